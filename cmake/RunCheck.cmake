@@ -1,0 +1,23 @@
+# Runs a command and checks its exit status and output (ctest helper).
+#   cmake -DCMD="prog|arg|..." -DEXPECT=success|failure [-DMATCH="re1|re2"] [-DNOMATCH="re"] -P RunCheck.cmake
+# Arguments are separated by '|' so that lists survive ctest's quoting.
+string(REPLACE "|" ";" _cmd "${CMD}")
+execute_process(COMMAND ${_cmd} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _out)
+message("${_out}")
+if(EXPECT STREQUAL "success" AND NOT _rc EQUAL 0)
+  message(FATAL_ERROR "RunCheck: expected success, the command exited with '${_rc}'")
+elseif(EXPECT STREQUAL "failure" AND _rc EQUAL 0)
+  message(FATAL_ERROR "RunCheck: expected failure, the command succeeded")
+endif()
+if(MATCH)
+  string(REPLACE "|" ";" _res "${MATCH}")
+  foreach(_re IN LISTS _res)
+    if(NOT _out MATCHES "${_re}")
+      message(FATAL_ERROR "RunCheck: output does not match '${_re}'")
+    endif()
+  endforeach()
+endif()
+if(NOMATCH AND _out MATCHES "${NOMATCH}")
+  message(FATAL_ERROR "RunCheck: output matches '${NOMATCH}' but must not")
+endif()
+message("RunCheck: ok (exit ${_rc})")

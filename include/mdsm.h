@@ -1,0 +1,150 @@
+/*
+ * mdsm: software distributed shared memory for MPI programs.
+ *
+ * This header is the specification of the public API. Every function states
+ * whether it is collective, what it does to memory visibility, and what it
+ * returns on error. Functions return MDSM_OK (0) or a negative MDSM_ERR_*
+ * code; output parameters are written only on success. Bad input never prints
+ * anything unless logging is on (MDSM_LOG_LEVEL=info or debug); the detailed
+ * message of the calling thread's last failure is in mdsm_last_error_message().
+ *
+ * Usable from C99 and C++.
+ */
+#ifndef MDSM_H
+#define MDSM_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MDSM_VERSION_MAJOR  0
+#define MDSM_VERSION_MINOR  1
+#define MDSM_VERSION_PATCH  0
+#define MDSM_VERSION_STRING "0.1.0"
+
+/* ---- Status codes ------------------------------------------------------ */
+
+typedef enum mdsm_status {
+    MDSM_OK = 0,
+    MDSM_ERR_NOT_INITIALIZED = -1,     /* call before mdsm_init or after mdsm_finalize */
+    MDSM_ERR_ALREADY_INITIALIZED = -2, /* mdsm_init called twice */
+    MDSM_ERR_INVALID_ARG = -3,         /* NULL or out-of-range argument */
+    MDSM_ERR_CONFIG = -4,              /* malformed or out-of-range MDSM_* value or config field */
+    MDSM_ERR_THREAD_LEVEL = -5,        /* caller's MPI thread level is below what mdsm needs */
+    MDSM_ERR_MPI = -6,                 /* an MPI call failed */
+    MDSM_ERR_NO_MEMORY = -7,           /* local memory or address space exhausted */
+    MDSM_ERR_SYSTEM = -8,              /* a system call failed */
+    MDSM_ERR_REMOTE = -9,              /* the call failed on another rank; see that rank */
+    MDSM_ERR_OUT_OF_SPACE = -10,       /* the global space cannot hold the allocation */
+    MDSM_ERR_NOT_ALLOCATION = -11,     /* pointer is not the start of an mdsm allocation */
+    MDSM_ERR_LOCK_ID = -12,            /* lock id outside [0, number of locks) */
+    MDSM_ERR_NOT_LOCK_HOLDER = -13,    /* unlock of a lock the caller does not hold */
+    MDSM_ERR_LOCK_HELD = -14,          /* lock of a lock the caller already holds */
+    MDSM_ERR_NOT_GLOBAL = -15,         /* address is not inside mdsm global memory */
+    MDSM_ERR_ALIGNMENT = -16,          /* atomic operand is not 8-byte aligned */
+    MDSM_ERR_MISMATCH = -17,           /* ranks passed different arguments to a collective */
+    MDSM_ERR_INTERNAL = -18            /* a bug in mdsm; please report it */
+} mdsm_status_t;
+
+/* Short, static description of a status code (never NULL). */
+const char *mdsm_strerror(int status);
+
+/* Status of the calling thread's last failed mdsm call; MDSM_OK if none.
+ * Needed for calls that report failure by returning NULL (mdsm_alloc). */
+int mdsm_last_error(void);
+
+/* Detailed message of the calling thread's last failed call (names the
+ * variable, the value and the accepted form for configuration errors).
+ * Empty string if none. Valid until the thread's next failing call. */
+const char *mdsm_last_error_message(void);
+
+/* ---- Configuration ----------------------------------------------------- */
+
+typedef enum mdsm_distribution {
+    MDSM_DIST_UNSET = 0, /* take MDSM_DISTRIBUTION or the default (block) */
+    MDSM_DIST_BLOCK = 1, /* each rank homes one contiguous share of every allocation */
+    MDSM_DIST_CYCLIC = 2 /* pages are homed round-robin over the ranks */
+} mdsm_distribution_t;
+
+/* Settings an application may fix in code. A zero field means "unset": the
+ * MDSM_* environment variable named beside it applies, else the default.
+ * A set field wins over the environment. Initialise with mdsm_config_init. */
+typedef struct mdsm_config {
+    size_t space_size;                /* MDSM_SPACE_SIZE: bytes of global space */
+    size_t cache_size;                /* MDSM_CACHE_SIZE: bytes of remote pages cached per rank */
+    size_t page_size;                 /* MDSM_PAGE_SIZE: coherence unit, multiple of the OS page */
+    mdsm_distribution_t distribution; /* MDSM_DISTRIBUTION */
+    int num_locks;                    /* MDSM_NUM_LOCKS */
+} mdsm_config_t;
+
+/* Sets every field of *cfg to unset. Returns MDSM_ERR_INVALID_ARG for NULL. */
+int mdsm_config_init(mdsm_config_t *cfg);
+
+/* Where a configuration value came from. */
+typedef enum mdsm_config_source {
+    MDSM_CONFIG_SOURCE_DEFAULT = 0,
+    MDSM_CONFIG_SOURCE_ENV = 1,
+    MDSM_CONFIG_SOURCE_API = 2
+} mdsm_config_source_t;
+
+/* One entry of the configuration table, with its resolved value. */
+typedef struct mdsm_config_var {
+    const char *name;          /* environment variable, e.g. "MDSM_CACHE_SIZE" */
+    const char *default_value; /* as it would be written in the environment */
+    const char *form;          /* accepted form, e.g. "size with unit K, M, G or T, 64K..1T" */
+    const char *doc;           /* one-line description */
+    char value[64];            /* resolved value, normalised */
+    mdsm_config_source_t source;
+} mdsm_config_var_t;
+
+/* Number of entries in the configuration table. Never fails. */
+int mdsm_config_num_vars(void);
+
+/* Describes entry index (0 <= index < mdsm_config_num_vars()). Not collective,
+ * callable before mdsm_init. While mdsm is initialised, value is the one in
+ * force; otherwise it is what mdsm_init(comm, NULL) would use given the
+ * current environment. Returns MDSM_ERR_INVALID_ARG for a bad index or NULL
+ * out, and MDSM_ERR_CONFIG if the environment value does not parse. */
+int mdsm_config_var(int index, mdsm_config_var_t *out);
+
+/* Warns on stderr (log level warn) about each MDSM_* environment variable that
+ * is not in the table, naming the closest known one ("did you mean"). mdsm_init
+ * calls it; tools may too. Returns the number of unknown names. Not collective. */
+int mdsm_config_warn_unknown(void);
+
+/* ---- Lifecycle ---------------------------------------------------------- */
+
+/* Collective over comm. Starts mdsm on the ranks of comm (mdsm duplicates it).
+ * cfg may be NULL (defaults + MDSM_* environment). If MPI is not initialised,
+ * mdsm initialises it with MPI_THREAD_MULTIPLE and mdsm_finalize finalises it;
+ * otherwise the caller's MPI must provide MPI_THREAD_MULTIPLE when the progress
+ * thread is on (MDSM_PROGRESS=thread, the default) and MPI_THREAD_FUNNELED
+ * when it is off. All ranks agree on the outcome: if any rank fails, every
+ * rank returns an error (MDSM_ERR_REMOTE on the ranks that did not fail
+ * themselves) and mdsm stays uninitialised everywhere.
+ * Errors: MDSM_ERR_ALREADY_INITIALIZED, MDSM_ERR_INVALID_ARG (comm is
+ * MPI_COMM_NULL), MDSM_ERR_CONFIG, MDSM_ERR_THREAD_LEVEL, MDSM_ERR_MPI,
+ * MDSM_ERR_REMOTE. */
+int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg);
+
+/* Collective. Releases everything mdsm holds; finalises MPI if mdsm_init
+ * initialised it. Errors: MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_finalize(void);
+
+/* This rank's index in the communicator given to mdsm_init, and the number of
+ * ranks. Return MDSM_ERR_NOT_INITIALIZED (negative) before mdsm_init. */
+int mdsm_rank(void);
+int mdsm_nranks(void);
+
+/* Non-zero while mdsm is initialised. Never fails. */
+int mdsm_initialized(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MDSM_H */

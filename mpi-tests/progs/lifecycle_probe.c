@@ -1,0 +1,78 @@
+/* A plain MPI program (no harness) for what the harness cannot show, because
+ * it initialises MPI itself:
+ *   lifecycle_probe owns-mpi       mdsm_init initialises MPI; mdsm_finalize finalises it
+ *   lifecycle_probe funneled       caller's MPI at FUNNELED: init fails with THREAD_LEVEL,
+ *                                  unless MDSM_PROGRESS=off, when it succeeds
+ * Prints "probe ok" on rank 0 and exits 0 when every expectation holds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mdsm.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "lifecycle_probe: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);   \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static int owns_mpi(void)
+{
+    int flag = 1;
+    MPI_Initialized(&flag);
+    CHECK(!flag);
+    CHECK(mdsm_init(MPI_COMM_WORLD, NULL) == MDSM_OK);
+    MPI_Initialized(&flag);
+    CHECK(flag);
+    int provided = 0;
+    MPI_Query_thread(&provided);
+    CHECK(provided == MPI_THREAD_MULTIPLE);
+    int rank = mdsm_rank();
+    CHECK(mdsm_finalize() == MDSM_OK);
+    MPI_Finalized(&flag);
+    CHECK(flag);
+    /* MPI cannot come back: a second init reports it instead of crashing. */
+    CHECK(mdsm_init(MPI_COMM_WORLD, NULL) == MDSM_ERR_MPI);
+    return rank;
+}
+
+static int funneled(void)
+{
+    int provided = 0;
+    MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    CHECK(provided >= MPI_THREAD_FUNNELED);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const char *progress = getenv("MDSM_PROGRESS");
+    int rc = mdsm_init(MPI_COMM_WORLD, NULL);
+    if (provided < MPI_THREAD_MULTIPLE && !(progress && strcmp(progress, "off") == 0)) {
+        CHECK(rc == MDSM_ERR_THREAD_LEVEL);
+        CHECK(strstr(mdsm_last_error_message(), "MPI_THREAD_MULTIPLE") != NULL);
+        CHECK(!mdsm_initialized());
+    } else {
+        CHECK(rc == MDSM_OK);
+        CHECK(mdsm_finalize() == MDSM_OK);
+    }
+    MPI_Finalize();
+    return rank;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: lifecycle_probe owns-mpi|funneled\n");
+        return 2;
+    }
+    int rank;
+    if (strcmp(argv[1], "owns-mpi") == 0)
+        rank = owns_mpi();
+    else if (strcmp(argv[1], "funneled") == 0)
+        rank = funneled();
+    else
+        return 2;
+    if (rank == 0)
+        printf("probe ok\n");
+    return 0;
+}

@@ -1,0 +1,29 @@
+/* The state of one mdsm session, shared by the modules of the library. */
+#ifndef MDSM_CORE_CONTEXT_H
+#define MDSM_CORE_CONTEXT_H
+
+#include <mpi.h>
+
+#include "config/config.h"
+
+struct mdsm_context {
+    int initialized;
+    int owns_mpi;  /* mdsm_init initialised MPI, so mdsm_finalize finalises it */
+    MPI_Comm comm; /* private duplicate of the caller's communicator */
+    int rank;
+    int nranks;
+    struct mdsm_config_resolved config;
+};
+
+extern struct mdsm_context mdsm_ctx;
+
+/* Returns MDSM_OK when initialised, else records MDSM_ERR_NOT_INITIALIZED for
+ * the named API call and returns it. */
+int mdsm_check_initialized(const char *call);
+
+/* Collective over comm: every rank passes its local status and all receive the
+ * agreed one (MDSM_OK only if every rank succeeded; a rank that succeeded
+ * while another failed gets MDSM_ERR_REMOTE). */
+int mdsm_agree(MPI_Comm comm, int local_status, const char *what);
+
+#endif

@@ -1,0 +1,155 @@
+/* Session lifecycle: mdsm_init, mdsm_finalize and the state checks of every call. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "core/context.h"
+
+struct mdsm_context mdsm_ctx;
+
+int mdsm_check_initialized(const char *call)
+{
+    if (mdsm_ctx.initialized)
+        return MDSM_OK;
+    return mdsm_fail(MDSM_ERR_NOT_INITIALIZED, "%s called before mdsm_init", call);
+}
+
+int mdsm_agree(MPI_Comm comm, int local_status, const char *what)
+{
+    int failed = local_status != MDSM_OK, any_failed = 0;
+    if (MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+        return mdsm_fail_internal(MDSM_ERR_MPI, "%s: MPI_Allreduce failed", what);
+    if (failed)
+        return local_status;
+    if (any_failed)
+        return mdsm_fail(MDSM_ERR_REMOTE, "%s failed on another rank", what);
+    return MDSM_OK;
+}
+
+static int required_thread_level(const struct mdsm_settings *s)
+{
+    return s->progress == MDSM_PROGRESS_THREAD ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
+}
+
+static const char *thread_level_name(int level)
+{
+    switch (level) {
+    case MPI_THREAD_SINGLE: return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED: return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED: return "MPI_THREAD_SERIALIZED";
+    case MPI_THREAD_MULTIPLE: return "MPI_THREAD_MULTIPLE";
+    }
+    return "unknown";
+}
+
+/* Initialises MPI if the caller has not, and checks its thread level. */
+static int setup_mpi(const struct mdsm_settings *s, int *owns_mpi)
+{
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (finalized)
+        return mdsm_fail(MDSM_ERR_MPI, "mdsm_init: MPI has already been finalised");
+    int need = required_thread_level(s), provided = MPI_THREAD_SINGLE;
+    *owns_mpi = !initialized;
+    if (!initialized) {
+        if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
+            return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_init: MPI_Init_thread failed");
+    } else {
+        MPI_Query_thread(&provided);
+    }
+    if (provided < need)
+        return mdsm_fail(MDSM_ERR_THREAD_LEVEL,
+                         "mdsm_init: MPI provides %s but mdsm needs %s (MDSM_PROGRESS=%s); "
+                         "initialise MPI with MPI_Init_thread(MPI_THREAD_MULTIPLE) or set "
+                         "MDSM_PROGRESS=off",
+                         thread_level_name(provided), thread_level_name(need),
+                         s->progress == MDSM_PROGRESS_THREAD ? "thread" : "off");
+    return MDSM_OK;
+}
+
+int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
+{
+    if (mdsm_ctx.initialized)
+        return mdsm_fail(MDSM_ERR_ALREADY_INITIALIZED, "mdsm_init called twice");
+
+    /* Local checks first; the ranks agree on their outcome once MPI is usable. */
+    struct mdsm_context ctx = {0};
+    mdsm_log_set_level(mdsm_config_env_log_level());
+    int rc = mdsm_config_resolve(cfg, &ctx.config);
+    int mpi_rc =
+        setup_mpi(rc == MDSM_OK ? &ctx.config.s : &(struct mdsm_settings){0}, &ctx.owns_mpi);
+    int mpi_usable = mpi_rc == MDSM_OK || mpi_rc == MDSM_ERR_THREAD_LEVEL;
+    if (rc == MDSM_OK)
+        rc = mpi_rc;
+    if (!mpi_usable)
+        return rc; /* no MPI to agree over */
+    if (comm == MPI_COMM_NULL) {
+        rc = mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_init: comm is MPI_COMM_NULL");
+        goto err_finalize_mpi;
+    }
+
+    /* Agreement happens on the caller's communicator: ranks disagree only on
+     * local conditions (environment, thread level), never on comm. */
+    rc = mdsm_agree(comm, rc, "mdsm_init");
+    if (rc != MDSM_OK)
+        goto err_finalize_mpi;
+
+    if (MPI_Comm_dup(comm, &ctx.comm) != MPI_SUCCESS) {
+        rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_init: MPI_Comm_dup failed");
+        goto err_finalize_mpi;
+    }
+    MPI_Comm_set_errhandler(ctx.comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(ctx.comm, &ctx.rank);
+    MPI_Comm_size(ctx.comm, &ctx.nranks);
+
+    ctx.initialized = 1;
+    mdsm_ctx = ctx;
+    mdsm_log_set_rank(ctx.rank);
+    mdsm_config_set_active(&mdsm_ctx.config);
+    mdsm_config_warn_unknown();
+    MDSM_INFO("initialised on %d ranks", ctx.nranks);
+    return MDSM_OK;
+
+err_finalize_mpi:
+    if (ctx.owns_mpi)
+        MPI_Finalize();
+    mdsm_log_set_level(MDSM_LOG_WARN);
+    return rc;
+}
+
+int mdsm_finalize(void)
+{
+    int rc = mdsm_check_initialized("mdsm_finalize");
+    if (rc != MDSM_OK)
+        return rc;
+    if (MPI_Barrier(mdsm_ctx.comm) != MPI_SUCCESS)
+        rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_finalize: MPI_Barrier failed");
+    MPI_Comm_free(&mdsm_ctx.comm);
+    int owns_mpi = mdsm_ctx.owns_mpi;
+    mdsm_config_set_active(NULL);
+    memset(&mdsm_ctx, 0, sizeof(mdsm_ctx));
+    mdsm_log_set_rank(-1);
+    mdsm_log_set_level(MDSM_LOG_WARN);
+    if (owns_mpi)
+        MPI_Finalize();
+    return rc;
+}
+
+int mdsm_initialized(void)
+{
+    return mdsm_ctx.initialized;
+}
+
+int mdsm_rank(void)
+{
+    int rc = mdsm_check_initialized("mdsm_rank");
+    return rc == MDSM_OK ? mdsm_ctx.rank : rc;
+}
+
+int mdsm_nranks(void)
+{
+    int rc = mdsm_check_initialized("mdsm_nranks");
+    return rc == MDSM_OK ? mdsm_ctx.nranks : rc;
+}
