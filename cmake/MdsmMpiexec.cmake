@@ -11,7 +11,12 @@ else()
 endif()
 set(MDSM_MPIEXEC_PREFLAGS "${_pre}" CACHE STRING "Flags mdsm passes to mpiexec before the program")
 set(MDSM_MPIEXEC_ENV
-    "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+    "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1"
+    "OMPI_MCA_mca_base_component_disable_dlclose=1")
+# Sanitizer runs: Open MPI's by-design leaks are suppressed, ours are not. Its
+# libraries lack frame pointers, so leak stacks need the slow unwinder to match.
+list(APPEND MDSM_MPIEXEC_ENV "ASAN_OPTIONS=fast_unwind_on_malloc=0"
+     "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/mpi-tests/lsan.supp:print_suppressions=0")
 
 # mdsm_mpiexec_command(<out-var> <np> <program> [args...])
 function(mdsm_mpiexec_command out np)
