@@ -143,6 +143,103 @@ int mdsm_nranks(void);
 /* Non-zero while mdsm is initialised. Never fails. */
 int mdsm_initialized(void);
 
+/* ---- Global memory --------------------------------------------------------
+ * Global memory sits at the same virtual address on every rank and is used
+ * with plain loads and stores. Visibility follows release consistency: a
+ * write becomes visible to another rank when the writer releases (unlock,
+ * barrier, mdsm_release) and the reader later acquires through the same
+ * synchronisation (lock, barrier, mdsm_acquire). Race-free programs see
+ * sequentially consistent memory. Writes to different bytes are never lost,
+ * even when ranks write the same page in the same interval. */
+
+/* Collective: every rank passes the same bytes. Returns page-aligned,
+ * zero-filled global memory at the same address on every rank, homed by
+ * MDSM_DISTRIBUTION. On error returns NULL on every rank and mdsm_last_error()
+ * gives MDSM_ERR_INVALID_ARG (bytes is 0), MDSM_ERR_OUT_OF_SPACE (the space
+ * cannot hold it), MDSM_ERR_MISMATCH (ranks passed different sizes) or
+ * MDSM_ERR_NOT_INITIALIZED. A failed call changes nothing. */
+void *mdsm_alloc(size_t bytes);
+
+/* Collective: every rank passes the same pointer, returned by mdsm_alloc.
+ * Unwritten-back changes to the allocation are discarded. Errors:
+ * MDSM_ERR_NOT_ALLOCATION (not the start of a live allocation; nothing is
+ * freed), MDSM_ERR_MISMATCH, MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_free(void *ptr);
+
+/* Home rank of the page that holds addr; MDSM_ERR_NOT_GLOBAL (negative) if
+ * addr is not in a live allocation. Not collective. */
+int mdsm_home_of(const void *addr);
+
+/* Size of the coherence unit in bytes (MDSM_PAGE_SIZE), or a negative error. */
+long mdsm_page_size(void);
+
+/* ---- Synchronisation ----------------------------------------------------- */
+
+/* Number of locks (MDSM_NUM_LOCKS); ids are 0..mdsm_num_locks()-1. */
+int mdsm_num_locks(void);
+
+/* Acquires lock id (blocking, FIFO-fair across ranks). Acquire semantics:
+ * afterwards this rank sees every write made before any earlier mdsm_unlock
+ * of id. Errors: MDSM_ERR_LOCK_ID, MDSM_ERR_LOCK_HELD (the caller holds it
+ * already), MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_lock(int id);
+
+/* Releases lock id. Release semantics: this rank's writes are made visible
+ * to the next holder. Errors: MDSM_ERR_LOCK_ID, MDSM_ERR_NOT_LOCK_HOLDER,
+ * MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_unlock(int id);
+
+/* Collective. Release then acquire: afterwards every rank sees every write
+ * made by any rank before the barrier. */
+int mdsm_barrier(void);
+
+/* Fences for synchronisation built on mdsm atomics. mdsm_release makes this
+ * rank's writes visible at their homes; mdsm_acquire makes this rank see
+ * every write released (by any rank) before the call. Not collective. */
+int mdsm_acquire(void);
+int mdsm_release(void);
+
+/* ---- Atomics -------------------------------------------------------------
+ * Act on the home copy of an 8-byte-aligned int64_t in global memory, atomic
+ * with respect to each other across all ranks, never served from a cache.
+ * They order no other memory: pair them with mdsm_release/mdsm_acquire.
+ * Errors: MDSM_ERR_NOT_GLOBAL, MDSM_ERR_ALIGNMENT, MDSM_ERR_NOT_INITIALIZED. */
+
+/* *addr += value; *old (if not NULL) receives the previous value. */
+int mdsm_fetch_add(int64_t *addr, int64_t value, int64_t *old);
+
+/* If *addr == expected, *addr = desired. *old (required) receives the value
+ * seen; the swap happened iff *old == expected. */
+int mdsm_cas(int64_t *addr, int64_t expected, int64_t desired, int64_t *old);
+
+/* ---- Statistics ------------------------------------------------------------ */
+
+/* Per-rank counters since mdsm_init (or the last mdsm_stats_reset). */
+typedef struct mdsm_stats {
+    uint64_t read_faults;   /* faults on pages not cached */
+    uint64_t write_faults;  /* first writes to a page in an interval */
+    uint64_t pages_fetched; /* remote pages read from their home */
+    uint64_t bytes_fetched;
+    uint64_t diffs;      /* pages whose changes were written to their home */
+    uint64_t diff_bytes; /* changed bytes written */
+    uint64_t invalidations;
+    uint64_t evictions;
+    uint64_t lock_acquires;
+    double lock_wait_s; /* time spent in mdsm_lock */
+    uint64_t barriers;
+    double barrier_s; /* time spent in mdsm_barrier */
+} mdsm_stats_t;
+
+/* Copies this rank's counters. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_stats_get(mdsm_stats_t *out);
+
+/* Zeroes this rank's counters. Error: MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_stats_reset(void);
+
+/* Prints this rank's counters as one line on stdout (what MDSM_STATS=1
+ * prints at mdsm_finalize). Error: MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_stats_print(void);
+
 #ifdef __cplusplus
 }
 #endif

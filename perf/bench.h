@@ -32,10 +32,16 @@ static inline double bench_median(bench_fn fn, void *arg, int warmup, int reps)
     return t[reps / 2];
 }
 
+/* Positive integer from environment variable name, else fallback. */
+static inline int bench_env_int(const char *name, int fallback)
+{
+    const char *r = getenv(name);
+    return r && atoi(r) > 0 ? atoi(r) : fallback;
+}
+
 static inline int bench_reps(int fallback)
 {
-    const char *r = getenv("BENCH_REPS");
-    return r && atoi(r) > 0 ? atoi(r) : fallback;
+    return bench_env_int("BENCH_REPS", fallback);
 }
 
 static inline void bench_header(const char *title)

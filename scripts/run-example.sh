@@ -7,5 +7,5 @@ scripts/deps.sh
 . scripts/env.sh
 NP=${1:-4}
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DMDSM_BUILD_TESTS=OFF >/dev/null
-cmake --build build/release -j "$JOBS" --target hello
-mpirun -n "$NP" build/release/examples/hello
+cmake --build build/release -j "$JOBS" --target jacobi
+mpirun -n "$NP" build/release/examples/jacobi

@@ -53,9 +53,9 @@ static const struct choice progress_choices[] = {
 #define NO_API -1, NULL
 
 static const struct var_desc table[] = {
-    {"MDSM_SPACE_SIZE", "1G", "size with unit K, M, G or T (e.g. 64M, 2G), 1M..64T",
+    {"MDSM_SPACE_SIZE", "1G", "size with unit K, M, G or T (e.g. 64M, 2G), 1M..16T",
      "Bytes of global address space reserved on every rank; each rank homes 1/nranks of it",
-     KIND_SIZE, MiB, 64 * TiB, NULL, SET(space_size), API(space_size)},
+     KIND_SIZE, MiB, 16 * TiB, NULL, SET(space_size), API(space_size)},
     {"MDSM_CACHE_SIZE", "256M", "size with unit K, M, G or T (e.g. 64M, 2G), 64K..1T",
      "Bytes of remote pages a rank may cache; beyond it pages are evicted", KIND_SIZE, 64 * KiB,
      TiB, NULL, SET(cache_size), API(cache_size)},
@@ -264,7 +264,7 @@ int mdsm_config_resolve(const mdsm_config_t *cfg, struct mdsm_config_resolved *o
 {
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < NUM_VARS; i++) {
-        uint64_t v;
+        uint64_t v = 0;
         int rc = resolve_one(&table[i], cfg, &v, &out->source[i]);
         if (rc != MDSM_OK)
             return rc;
@@ -276,8 +276,8 @@ int mdsm_config_resolve(const mdsm_config_t *cfg, struct mdsm_config_resolved *o
 int mdsm_config_env_log_level(void)
 {
     for (int i = 0; i < NUM_VARS; i++) {
-        uint64_t v;
-        uint8_t source;
+        uint64_t v = 0;
+        uint8_t source = 0;
         if (table[i].offset == SET(log_level) &&
             resolve_one(&table[i], NULL, &v, &source) == MDSM_OK)
             return (int)v;
@@ -386,8 +386,8 @@ int mdsm_config_var(int index, mdsm_config_var_t *out)
     if (!out)
         return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_config_var: out is NULL");
     const struct var_desc *d = &table[index];
-    uint64_t v;
-    uint8_t source;
+    uint64_t v = 0;
+    uint8_t source = 0;
     if (active) {
         v = load(d, &active->s, d->offset);
         source = active->source[index];

@@ -3,6 +3,7 @@
 #define MDSM_CORE_CONTEXT_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 #include "config/config.h"
 
@@ -13,6 +14,7 @@ struct mdsm_context {
     int rank;
     int nranks;
     struct mdsm_config_resolved config;
+    uint64_t *scratch_heads; /* one entry per rank, for barriers and fences */
 };
 
 extern struct mdsm_context mdsm_ctx;

@@ -1,10 +1,20 @@
 /* Session lifecycle: mdsm_init, mdsm_finalize and the state checks of every call. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "core/context.h"
+#include "fault/fault.h"
+#include "progress/progress.h"
+#include "rma/rma.h"
+#include "space/space.h"
+#include "stats/stats.h"
+#include "sync/lock.h"
+#include "sync/meta.h"
+#include "sync/notice.h"
 
 struct mdsm_context mdsm_ctx;
 
@@ -69,6 +79,86 @@ static int setup_mpi(const struct mdsm_settings *s, int *owns_mpi)
     return MDSM_OK;
 }
 
+/* Local tables of every module; collective only through the final agreement. */
+static int start_local(struct mdsm_context *ctx)
+{
+    const struct mdsm_settings *s = &ctx->config.s;
+    ctx->scratch_heads = calloc((size_t)ctx->nranks, sizeof(uint64_t));
+    if (!ctx->scratch_heads)
+        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "mdsm_init: scratch");
+    int rc = cache_init(s, notice_append);
+    if (rc != MDSM_OK)
+        return rc;
+    rc = notice_init(ctx->rank, ctx->nranks);
+    if (rc != MDSM_OK)
+        return rc;
+    return lock_init(ctx->rank, ctx->nranks, s->num_locks);
+}
+
+static void stop_local(struct mdsm_context *ctx)
+{
+    lock_fini();
+    notice_fini();
+    cache_fini();
+    free(ctx->scratch_heads);
+    ctx->scratch_heads = NULL;
+}
+
+/* Brings up the DSM on ctx->comm: space, windows, tables, fault handler and
+ * progress. Collective; every rank returns the same status. */
+static int start_dsm(struct mdsm_context *ctx)
+{
+    const struct mdsm_settings *s = &ctx->config.s;
+    int rc = space_init(s, ctx->comm, ctx->rank, ctx->nranks);
+    if (rc == MDSM_OK) {
+        rc = start_local(ctx);
+        if (rc != MDSM_OK)
+            stop_local(ctx);
+    }
+    int all = mdsm_agree(ctx->comm, rc, "mdsm_init");
+    if (all != MDSM_OK) {
+        if (rc == MDSM_OK) {
+            stop_local(ctx);
+            space_fini();
+        } else if (mdsm_space.base) {
+            space_fini();
+        }
+        return all;
+    }
+    meta_layout_compute(ctx->nranks, s->num_locks);
+    rc = rma_init(ctx->comm, mdsm_space.arena, mdsm_space.arena_size, mdsm_meta.size,
+                  mdsm_meta.stripes, META_STRIPES, &mdsm_meta_base);
+    if (rc != MDSM_OK)
+        goto err_local;
+    rc = fault_install();
+    if (rc == MDSM_OK)
+        rc = progress_start(ctx->comm, s->progress == MDSM_PROGRESS_THREAD,
+                            s->progress_interval_us);
+    rc = mdsm_agree(ctx->comm, rc, "mdsm_init");
+    if (rc != MDSM_OK)
+        goto err_fault;
+    memset(&mdsm_stat, 0, sizeof(mdsm_stat));
+    return MDSM_OK;
+
+err_fault:
+    progress_stop();
+    fault_uninstall();
+    rma_fini();
+err_local:
+    stop_local(ctx);
+    space_fini();
+    return rc;
+}
+
+static void stop_dsm(struct mdsm_context *ctx)
+{
+    progress_stop();
+    fault_uninstall();
+    rma_fini();
+    stop_local(ctx);
+    space_fini();
+}
+
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
 {
     if (mdsm_ctx.initialized)
@@ -104,8 +194,15 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
     MPI_Comm_rank(ctx.comm, &ctx.rank);
     MPI_Comm_size(ctx.comm, &ctx.nranks);
 
-    ctx.initialized = 1;
+    /* The modules read the session from mdsm_ctx while they start. */
     mdsm_ctx = ctx;
+    rc = start_dsm(&mdsm_ctx);
+    if (rc != MDSM_OK) {
+        MPI_Comm_free(&mdsm_ctx.comm);
+        memset(&mdsm_ctx, 0, sizeof(mdsm_ctx));
+        goto err_finalize_mpi;
+    }
+    mdsm_ctx.initialized = 1;
     mdsm_log_set_rank(ctx.rank);
     mdsm_config_set_active(&mdsm_ctx.config);
     mdsm_config_warn_unknown();
@@ -126,6 +223,9 @@ int mdsm_finalize(void)
         return rc;
     if (MPI_Barrier(mdsm_ctx.comm) != MPI_SUCCESS)
         rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_finalize: MPI_Barrier failed");
+    if (mdsm_ctx.config.s.stats)
+        mdsm_stats_print();
+    stop_dsm(&mdsm_ctx);
     MPI_Comm_free(&mdsm_ctx.comm);
     int owns_mpi = mdsm_ctx.owns_mpi;
     mdsm_config_set_active(NULL);

@@ -1,0 +1,135 @@
+/* Remote read-fault latency per page: rank 0 reads one word of each of K
+ * pages homed on rank 1 and not cached, so every read is a fault that fetches
+ * the page from its home. Between repetitions rank 1 writes every page and all
+ * ranks meet in a barrier, which invalidates rank 0's copies. The floor is a
+ * one-page MPI_Get + MPI_Win_flush from rank 1 in a window of this run.
+ * Run: mpirun -n 2 bench_read_fault   (more ranks only join the barriers;
+ * BENCH_PAGES=K, BENCH_REPS=R) */
+#include <stdint.h>
+#include <string.h>
+
+#define BENCH_NAME "bench_read_fault"
+#include "bench.h"
+#include "bench_mdsm.h"
+
+#define HOME 1 /* rank that homes the pages */
+
+typedef struct ctx {
+    int rank;
+    long page;      /* bytes per page */
+    int npages;     /* K */
+    char *base;     /* the mdsm allocation holding them */
+    char **pages;   /* the K mdsm pages homed on HOME */
+    uint64_t round; /* value HOME writes in the current repetition */
+    uint64_t bad;   /* reads that did not see HOME's write */
+    MPI_Win win;    /* baseline: K pages exposed by HOME */
+    char *buf;      /* baseline: rank 0's landing page */
+} ctx_t;
+
+/* One repetition: HOME writes, barrier (rank 0's copies become stale), then
+ * rank 0 reads each page once. Seconds per page on rank 0. */
+static double run_mdsm(void *arg)
+{
+    ctx_t *c = arg;
+    c->round++;
+    bench_check(mdsm_barrier(), "mdsm_barrier"); /* rank 0 is done with the last round */
+    if (c->rank == HOME)
+        for (int i = 0; i < c->npages; i++)
+            *(volatile uint64_t *)c->pages[i] = c->round;
+    bench_check(mdsm_barrier(), "mdsm_barrier");
+    if (c->rank != 0)
+        return 0.0;
+    uint64_t bad = 0;
+    double t = MPI_Wtime();
+    for (int i = 0; i < c->npages; i++)
+        bad += *(volatile uint64_t *)c->pages[i] != c->round;
+    t = MPI_Wtime() - t;
+    c->bad += bad;
+    return t / c->npages;
+}
+
+/* Baseline repetition: rank 0 gets each page with its own flush. */
+static double run_mpi(void *arg)
+{
+    ctx_t *c = arg;
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (c->rank != 0)
+        return 0.0;
+    double t = MPI_Wtime();
+    for (int i = 0; i < c->npages; i++) {
+        MPI_Get(c->buf, (int)c->page, MPI_BYTE, HOME, (MPI_Aint)i * c->page, (int)c->page, MPI_BYTE,
+                c->win);
+        MPI_Win_flush(HOME, c->win);
+    }
+    return (MPI_Wtime() - t) / c->npages;
+}
+
+static void open_window(ctx_t *c)
+{
+    MPI_Aint size = c->rank == HOME ? (MPI_Aint)c->npages * c->page : 0;
+    char *mem;
+    MPI_Win_allocate(size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &mem, &c->win);
+    if (c->rank == HOME)
+        memset(mem, 1, (size_t)size);
+    MPI_Win_lock_all(0, c->win);
+    c->buf = malloc((size_t)c->page);
+}
+
+static void close_window(ctx_t *c)
+{
+    MPI_Win_unlock_all(c->win);
+    MPI_Win_free(&c->win);
+    free(c->buf);
+}
+
+/* Rank 0: the table, plus the counters that show what was measured. */
+static void report(const ctx_t *c, double mdsm, double base, int reps, const mdsm_stats_t *s)
+{
+    char name[64];
+    double n = (double)reps * c->npages;
+    snprintf(name, sizeof(name), "read fault, %ld B page", c->page);
+    bench_header("remote read fault per page vs MPI_Get + MPI_Win_flush of one page");
+    bench_row(name, mdsm, base);
+    printf("# %d pages x %d repetitions (median of per-page means); per page read: "
+           "%.2f read faults, %.2f pages fetched\n",
+           c->npages, reps, s->read_faults / n, s->pages_fetched / n);
+    if (c->bad)
+        printf("# ERROR: %llu reads did not see the home rank's write\n",
+               (unsigned long long)c->bad);
+}
+
+int main(int argc, char **argv)
+{
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    bench_check(mdsm_init(MPI_COMM_WORLD, NULL), "mdsm_init");
+    if (mdsm_nranks() < 2) {
+        fprintf(stderr, "bench_read_fault: needs at least 2 ranks\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    ctx_t c = {.rank = mdsm_rank(), .page = mdsm_page_size(), .npages = 256};
+    c.npages = bench_env_int("BENCH_PAGES", c.npages);
+    c.pages = bench_pages_homed_on(HOME, c.npages, c.page, &c.base);
+    open_window(&c);
+    int reps = bench_reps(50), warmup = 3;
+
+    double base = bench_median(run_mpi, &c, warmup, reps);
+    for (int i = 0; i < warmup; i++)
+        run_mdsm(&c);
+    bench_check(mdsm_stats_reset(), "mdsm_stats_reset");
+    c.bad = 0;
+    double mdsm = bench_median(run_mdsm, &c, 0, reps);
+    mdsm_stats_t s;
+    bench_check(mdsm_stats_get(&s), "mdsm_stats_get");
+    if (c.rank == 0)
+        report(&c, mdsm, base, reps, &s);
+
+    close_window(&c);
+    bench_check(mdsm_free(c.base), "mdsm_free");
+    free(c.pages);
+    int failed = c.bad != 0;
+    MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    bench_check(mdsm_finalize(), "mdsm_finalize");
+    MPI_Finalize();
+    return failed;
+}

@@ -1,0 +1,314 @@
+#include "cache/cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cache/diff.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "rma/rma.h"
+#include "space/space.h"
+#include "stats/stats.h"
+
+#define NO_SLOT UINT64_MAX
+
+struct cache_page {
+    uint8_t state;
+    uint8_t listed; /* in the dirty list */
+    uint64_t slot;  /* cache slot of a remote page, or NO_SLOT */
+};
+
+static struct {
+    struct cache_page *pages; /* one per global page */
+    size_t page_size;
+    uint64_t nslots;
+    uint64_t *slot_page;  /* page held by each slot, or NO_SLOT */
+    uint64_t *free_slots; /* stack */
+    uint64_t nfree;
+    uint64_t hand; /* next eviction candidate (FIFO over slots) */
+    unsigned char *twins;
+    uint64_t *dirty; /* pages written this interval */
+    uint64_t ndirty;
+    struct mdsm_run *runs;
+    cache_written_fn written;
+} c;
+
+static void *lazy_array(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int cache_init(const struct mdsm_settings *s, cache_written_fn written)
+{
+    memset(&c, 0, sizeof(c));
+    uint64_t npages = mdsm_space.npages;
+    c.page_size = s->page_size;
+    c.nslots = s->cache_size / s->page_size;
+    if (c.nslots < 1)
+        c.nslots = 1;
+    c.written = written;
+    c.pages = lazy_array(npages * sizeof(*c.pages));
+    c.dirty = lazy_array(npages * sizeof(*c.dirty));
+    c.twins = lazy_array(c.nslots * c.page_size);
+    c.slot_page = malloc(c.nslots * sizeof(*c.slot_page));
+    c.free_slots = malloc(c.nslots * sizeof(*c.free_slots));
+    c.runs = malloc((c.page_size / 2 + 1) * sizeof(*c.runs));
+    if (!c.pages || !c.dirty || !c.twins || !c.slot_page || !c.free_slots || !c.runs) {
+        cache_fini();
+        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "cache: tables for %llu slots",
+                                  (unsigned long long)c.nslots);
+    }
+    for (uint64_t i = 0; i < c.nslots; i++) {
+        c.slot_page[i] = NO_SLOT;
+        c.free_slots[i] = c.nslots - 1 - i;
+    }
+    c.nfree = c.nslots;
+    return MDSM_OK;
+}
+
+void cache_fini(void)
+{
+    uint64_t npages = mdsm_space.npages;
+    if (c.pages)
+        munmap(c.pages, npages * sizeof(*c.pages));
+    if (c.dirty)
+        munmap(c.dirty, npages * sizeof(*c.dirty));
+    if (c.twins)
+        munmap(c.twins, c.nslots * c.page_size);
+    free(c.slot_page);
+    free(c.free_slots);
+    free(c.runs);
+    memset(&c, 0, sizeof(c));
+}
+
+/* The fault path cannot report errors to anyone: a failure there is fatal. */
+static void fatal(const char *what)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof(msg), "mdsm: fatal: %s (%s)\n", what, mdsm_last_error_message());
+    if (write(STDERR_FILENO, msg, (size_t)n) < 0)
+        n = 0;
+    abort();
+}
+
+static void protect(uint64_t page, int prot)
+{
+    if (mprotect(space_page_addr(page), c.page_size, prot) != 0) {
+        mdsm_fail_internal(MDSM_ERR_SYSTEM, "mprotect: %s", strerror(errno));
+        fatal("cannot change page protection (vm.max_map_count too low?)");
+    }
+}
+
+/* Frees the memory of a cached copy and makes the page inaccessible again. */
+static void drop_copy(uint64_t page)
+{
+    if (mmap(space_page_addr(page), c.page_size, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        mdsm_fail_internal(MDSM_ERR_SYSTEM, "mmap: %s", strerror(errno));
+        fatal("cannot drop a cached page");
+    }
+}
+
+static unsigned char *twin_of(const struct cache_page *p)
+{
+    return c.twins + p->slot * c.page_size;
+}
+
+static void list_dirty(uint64_t page, struct cache_page *p)
+{
+    if (!p->listed) {
+        p->listed = 1;
+        c.dirty[c.ndirty++] = page;
+    }
+}
+
+/* Starts writing a dirty remote page's changes home. Pending until flushed. */
+static int write_diff(uint64_t page, struct cache_page *p)
+{
+    size_t changed = 0;
+    int n = diff_runs((const unsigned char *)space_page_addr(page), twin_of(p), c.page_size, c.runs,
+                      &changed);
+    if (n == 0)
+        return MDSM_OK;
+    const struct space_page *sp = &mdsm_space.pages[page];
+    int rc = rma_put_runs(sp->home, sp->home_disp, space_page_addr(page), c.runs, n);
+    if (rc != MDSM_OK)
+        return rc;
+    mdsm_stat.diffs++;
+    mdsm_stat.diff_bytes += changed;
+    c.written(page);
+    return MDSM_OK;
+}
+
+static void free_slot(struct cache_page *p)
+{
+    c.slot_page[p->slot] = NO_SLOT;
+    c.free_slots[c.nfree++] = p->slot;
+    p->slot = NO_SLOT;
+}
+
+/* Drops a remote page's copy; a dirty copy's changes go home first. */
+static int drop(uint64_t page, struct cache_page *p)
+{
+    int rc = MDSM_OK;
+    if (p->state == PAGE_DIRTY)
+        rc = write_diff(page, p);
+    drop_copy(page);
+    free_slot(p);
+    p->state = PAGE_INVALID;
+    return rc;
+}
+
+static int evict_one(void)
+{
+    uint64_t slot = c.hand;
+    c.hand = (c.hand + 1) % c.nslots;
+    uint64_t page = c.slot_page[slot];
+    struct cache_page *p = &c.pages[page];
+    int was_dirty = p->state == PAGE_DIRTY;
+    int rc = drop(page, p);
+    if (rc == MDSM_OK && was_dirty)
+        rc = rma_flush_home(); /* the twin's slot is reused at once */
+    mdsm_stat.evictions++;
+    return rc;
+}
+
+static uint64_t take_slot(void)
+{
+    if (c.nfree == 0 && evict_one() != MDSM_OK)
+        fatal("cannot evict a page");
+    return c.free_slots[--c.nfree];
+}
+
+int cache_fault(void *addr, int is_write)
+{
+    uint64_t page = space_page_of(addr);
+    struct cache_page *p = &c.pages[page];
+    switch (p->state) {
+    case PAGE_UNUSED: return 0;
+    case PAGE_INVALID: {
+        const struct space_page *sp = &mdsm_space.pages[page];
+        p->slot = take_slot();
+        c.slot_page[p->slot] = page;
+        protect(page, PROT_READ | PROT_WRITE);
+        if (rma_get(sp->home, sp->home_disp, space_page_addr(page), c.page_size) != MDSM_OK)
+            fatal("cannot fetch a page from its home");
+        mdsm_stat.read_faults++;
+        mdsm_stat.pages_fetched++;
+        mdsm_stat.bytes_fetched += c.page_size;
+        if (is_write) {
+            memcpy(twin_of(p), space_page_addr(page), c.page_size);
+            p->state = PAGE_DIRTY;
+            list_dirty(page, p);
+            mdsm_stat.write_faults++;
+        } else {
+            protect(page, PROT_READ);
+            p->state = PAGE_CACHED;
+        }
+        return 1;
+    }
+    case PAGE_CACHED: /* only writes fault on a read-only copy */
+        memcpy(twin_of(p), space_page_addr(page), c.page_size);
+        protect(page, PROT_READ | PROT_WRITE);
+        p->state = PAGE_DIRTY;
+        list_dirty(page, p);
+        mdsm_stat.write_faults++;
+        return 1;
+    case PAGE_HOME_CLEAN:
+        protect(page, PROT_READ | PROT_WRITE);
+        p->state = PAGE_HOME_DIRTY;
+        list_dirty(page, p);
+        mdsm_stat.write_faults++;
+        return 1;
+    default: return 1; /* already resolved (another thread) */
+    }
+}
+
+int cache_release(void)
+{
+    int rc = MDSM_OK;
+    for (uint64_t i = 0; i < c.ndirty; i++) {
+        uint64_t page = c.dirty[i];
+        struct cache_page *p = &c.pages[page];
+        p->listed = 0;
+        if (p->state == PAGE_DIRTY) {
+            int wrc = write_diff(page, p);
+            if (wrc != MDSM_OK && rc == MDSM_OK)
+                rc = wrc;
+            protect(page, PROT_READ);
+            p->state = PAGE_CACHED;
+        } else if (p->state == PAGE_HOME_DIRTY) {
+            protect(page, PROT_READ);
+            p->state = PAGE_HOME_CLEAN;
+            c.written(page);
+        }
+    }
+    c.ndirty = 0;
+    int frc = rma_flush_home();
+    return rc != MDSM_OK ? rc : frc;
+}
+
+int cache_invalidate(uint64_t page)
+{
+    struct cache_page *p = &c.pages[page];
+    if (p->state != PAGE_CACHED && p->state != PAGE_DIRTY)
+        return MDSM_OK;
+    mdsm_stat.invalidations++;
+    return drop(page, p);
+}
+
+int cache_invalidate_all(void)
+{
+    int rc = MDSM_OK;
+    for (uint64_t s = 0; s < c.nslots; s++) {
+        if (c.slot_page[s] != NO_SLOT) {
+            int irc = cache_invalidate(c.slot_page[s]);
+            if (irc != MDSM_OK && rc == MDSM_OK)
+                rc = irc;
+        }
+    }
+    return rc;
+}
+
+int cache_flush(void)
+{
+    return rma_flush_home();
+}
+
+void cache_on_alloc(uint64_t start, uint64_t npages)
+{
+    for (uint64_t pg = start; pg < start + npages; pg++) {
+        c.pages[pg].state = mdsm_space.pages[pg].home == mdsm_space.rank ? PAGE_HOME_CLEAN
+                                                                          : PAGE_INVALID;
+        c.pages[pg].listed = 0;
+        c.pages[pg].slot = NO_SLOT;
+    }
+}
+
+void cache_on_free(uint64_t start, uint64_t npages)
+{
+    for (uint64_t pg = start; pg < start + npages; pg++) {
+        struct cache_page *p = &c.pages[pg];
+        if (p->slot != NO_SLOT)
+            free_slot(p);
+        p->state = PAGE_UNUSED;
+        p->listed = 0;
+    }
+    /* Forget the freed pages' pending changes. */
+    uint64_t kept = 0;
+    for (uint64_t i = 0; i < c.ndirty; i++)
+        if (c.dirty[i] < start || c.dirty[i] >= start + npages)
+            c.dirty[kept++] = c.dirty[i];
+    c.ndirty = kept;
+}
+
+int cache_page_state(uint64_t page)
+{
+    return c.pages[page].state;
+}

@@ -1,0 +1,94 @@
+/* Collective allocation and release of global memory. */
+#include <stdint.h>
+
+#include "cache/cache.h"
+#include "common/error.h"
+#include "core/context.h"
+#include "space/space.h"
+
+/* All ranks learn whether everyone passed the same value. */
+static int same_everywhere(uint64_t v, int *same)
+{
+    uint64_t both[2] = {v, UINT64_MAX - v}, max[2] = {0, 0};
+    if (MPI_Allreduce(both, max, 2, MPI_UINT64_T, MPI_MAX, mdsm_ctx.comm) != MPI_SUCCESS)
+        return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Allreduce failed");
+    *same = max[0] == UINT64_MAX - max[1];
+    return MDSM_OK;
+}
+
+void *mdsm_alloc(size_t bytes)
+{
+    if (mdsm_check_initialized("mdsm_alloc") != MDSM_OK)
+        return NULL;
+    int same = 0, rc = same_everywhere(bytes, &same);
+    if (rc != MDSM_OK)
+        return NULL;
+    if (!same) {
+        mdsm_fail(MDSM_ERR_MISMATCH, "mdsm_alloc(%zu): ranks asked for different sizes", bytes);
+        return NULL;
+    }
+    if (bytes == 0) {
+        mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_alloc(0): size must be positive");
+        return NULL;
+    }
+    if (bytes > mdsm_space.size) {
+        mdsm_fail(MDSM_ERR_OUT_OF_SPACE, "mdsm_alloc(%zu): larger than the space (%zu bytes)",
+                  bytes, mdsm_space.size);
+        return NULL;
+    }
+    uint64_t npages = (bytes + mdsm_space.page_size - 1) >> mdsm_space.page_shift, start = 0;
+    int idx = space_alloc(npages, &start);
+    rc = idx >= 0 ? MDSM_OK : idx;
+    if (rc == MDSM_ERR_OUT_OF_SPACE)
+        rc = mdsm_fail(rc, "mdsm_alloc(%zu): no free range of %llu pages in the space", bytes,
+                       (unsigned long long)npages);
+    rc = mdsm_agree(mdsm_ctx.comm, rc, "mdsm_alloc");
+    if (rc != MDSM_OK) {
+        if (idx >= 0)
+            space_free(idx);
+        return NULL;
+    }
+    cache_on_alloc(start, npages);
+    return space_page_addr(start);
+}
+
+int mdsm_free(void *ptr)
+{
+    int rc = mdsm_check_initialized("mdsm_free");
+    if (rc != MDSM_OK)
+        return rc;
+    int idx = -1;
+    if (space_contains(ptr) && ((uintptr_t)ptr & (mdsm_space.page_size - 1)) == 0)
+        idx = space_find_alloc(space_page_of(ptr));
+    int same = 0;
+    rc = same_everywhere((uint64_t)(uintptr_t)ptr, &same);
+    if (rc != MDSM_OK)
+        return rc;
+    if (!same)
+        return mdsm_fail(MDSM_ERR_MISMATCH, "mdsm_free(%p): ranks passed different pointers", ptr);
+    if (idx < 0) /* the same pointer everywhere, so every rank agrees */
+        return mdsm_fail(MDSM_ERR_NOT_ALLOCATION, "mdsm_free(%p): not the start of an allocation",
+                         ptr);
+    const struct space_alloc *a = &mdsm_space.allocs[idx];
+    cache_on_free(a->start, a->npages);
+    /* Nobody may still read this rank's share when it is zeroed. */
+    if (MPI_Barrier(mdsm_ctx.comm) != MPI_SUCCESS)
+        return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_free: MPI_Barrier failed");
+    return space_free(idx);
+}
+
+int mdsm_home_of(const void *addr)
+{
+    int rc = mdsm_check_initialized("mdsm_home_of");
+    if (rc != MDSM_OK)
+        return rc;
+    if (!space_contains(addr) || mdsm_space.pages[space_page_of(addr)].alloc == 0)
+        return mdsm_fail(MDSM_ERR_NOT_GLOBAL, "mdsm_home_of(%p): not in global memory", addr);
+    return mdsm_space.pages[space_page_of(addr)].home;
+}
+
+long mdsm_page_size(void)
+{
+    int rc = mdsm_check_initialized("mdsm_page_size");
+    return rc == MDSM_OK ? (long)mdsm_space.page_size : rc;
+}

@@ -1,0 +1,290 @@
+#include "rma/rma.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+int rma_atomics_emulated;
+
+static MPI_Win home_win = MPI_WIN_NULL, meta_win = MPI_WIN_NULL;
+/* Alone in the communicator (no osc component serves MPI_Win_create on one
+ * rank in Open MPI 4.1), every home page is local: use the arena directly. */
+static char *solo_arena;
+static size_t stripes_at;
+static int stripes;
+
+/* Scratch for one page's runs as an MPI datatype (built once, reused). */
+static int *run_lens;
+static MPI_Aint *run_disps;
+static int run_cap;
+
+#define MPI_TRY(call, what)                                                                        \
+    do {                                                                                           \
+        int mpi_rc_ = (call);                                                                      \
+        if (mpi_rc_ != MPI_SUCCESS)                                                                \
+            return mpi_error(mpi_rc_, what);                                                       \
+    } while (0)
+
+static int mpi_error(int code, const char *what)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(code, msg, &len);
+    return mdsm_fail_internal(MDSM_ERR_MPI, "%s failed: %s", what, msg);
+}
+
+/* Open MPI before 4.1.5 crashes on 64-bit MPI_Compare_and_swap (osc rdma). */
+static int cas64_is_broken(void)
+{
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0, major = 0, minor = 0, patch = 0;
+    MPI_Get_library_version(v, &len);
+    const char *p = strstr(v, "Open MPI v");
+    if (!p || sscanf(p, "Open MPI v%d.%d.%d", &major, &minor, &patch) < 2)
+        return 0;
+    return major < 4 || (major == 4 && (minor < 1 || (minor == 1 && patch < 5)));
+}
+
+int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, size_t stripe_off,
+             int nstripes, char **meta_base)
+{
+    int size;
+    MPI_Comm_size(comm, &size);
+    solo_arena = size == 1 ? arena : NULL;
+    if (!solo_arena)
+        MPI_TRY(MPI_Win_create(arena, (MPI_Aint)arena_size, 1, MPI_INFO_NULL, comm, &home_win),
+                "MPI_Win_create (home pages)");
+    if (MPI_Win_allocate((MPI_Aint)meta_size, 1, MPI_INFO_NULL, comm, meta_base, &meta_win) !=
+        MPI_SUCCESS) {
+        MPI_Win_free(&home_win);
+        return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Win_allocate (metadata) failed");
+    }
+    if (!solo_arena) {
+        MPI_Win_set_errhandler(home_win, MPI_ERRORS_RETURN);
+        MPI_Win_lock_all(MPI_MODE_NOCHECK, home_win);
+    }
+    MPI_Win_set_errhandler(meta_win, MPI_ERRORS_RETURN);
+    memset(*meta_base, 0, meta_size);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, meta_win);
+    stripes_at = stripe_off;
+    stripes = nstripes;
+    rma_atomics_emulated = cas64_is_broken();
+    return MDSM_OK;
+}
+
+void rma_fini(void)
+{
+    if (home_win != MPI_WIN_NULL) {
+        MPI_Win_unlock_all(home_win);
+        MPI_Win_free(&home_win);
+    }
+    solo_arena = NULL;
+    if (meta_win != MPI_WIN_NULL) {
+        MPI_Win_unlock_all(meta_win);
+        MPI_Win_free(&meta_win);
+    }
+    free(run_lens);
+    free(run_disps);
+    run_lens = NULL;
+    run_disps = NULL;
+    run_cap = 0;
+}
+
+int rma_get(int rank, uint64_t disp, void *buf, size_t len)
+{
+    if (solo_arena) {
+        memcpy(buf, solo_arena + disp, len);
+        return MDSM_OK;
+    }
+    MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)disp, (int)len, MPI_BYTE, home_win),
+            "MPI_Get (page)");
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (page)");
+    return MDSM_OK;
+}
+
+static int grow_runs(int n)
+{
+    if (n <= run_cap)
+        return MDSM_OK;
+    int *l = realloc(run_lens, (size_t)n * sizeof(*l));
+    if (l)
+        run_lens = l;
+    MPI_Aint *d = realloc(run_disps, (size_t)n * sizeof(*d));
+    if (d)
+        run_disps = d;
+    if (!l || !d)
+        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "rma: run tables");
+    run_cap = n;
+    return MDSM_OK;
+}
+
+int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns)
+{
+    if (solo_arena) {
+        for (int i = 0; i < nruns; i++)
+            memcpy(solo_arena + disp + runs[i].off, page + runs[i].off, runs[i].len);
+        return MDSM_OK;
+    }
+    if (nruns == 1) {
+        MPI_TRY(MPI_Put(page + runs[0].off, (int)runs[0].len, MPI_BYTE, rank,
+                        (MPI_Aint)(disp + runs[0].off), (int)runs[0].len, MPI_BYTE, home_win),
+                "MPI_Put (diff)");
+        return MDSM_OK;
+    }
+    /* Many runs: one indexed put, the same layout on both sides. */
+    int rc = grow_runs(nruns);
+    if (rc != MDSM_OK)
+        return rc;
+    for (int i = 0; i < nruns; i++) {
+        run_lens[i] = (int)runs[i].len;
+        run_disps[i] = (MPI_Aint)runs[i].off;
+    }
+    MPI_Datatype t;
+    MPI_TRY(MPI_Type_create_hindexed(nruns, run_lens, run_disps, MPI_BYTE, &t), "MPI_Type_create");
+    MPI_Type_commit(&t);
+    int mrc = MPI_Put(page, 1, t, rank, (MPI_Aint)disp, 1, t, home_win);
+    MPI_Type_free(&t);
+    MPI_TRY(mrc, "MPI_Put (diff runs)");
+    return MDSM_OK;
+}
+
+int rma_flush_home(void)
+{
+    if (solo_arena)
+        return MDSM_OK;
+    MPI_TRY(MPI_Win_flush_all(home_win), "MPI_Win_flush_all (home)");
+    return MDSM_OK;
+}
+
+/* Emulated atomics: a 32-bit spin lock per stripe at the target serialises
+ * every 64-bit atomic on the locations that hash to it. */
+static size_t stripe_of(uint64_t disp)
+{
+    return stripes_at + ((disp >> 3) % (uint64_t)stripes) * sizeof(int32_t);
+}
+
+static int stripe_lock(int rank, uint64_t disp)
+{
+    int32_t old = 1;
+    for (;;) {
+        int rc = rma_meta_cas32(rank, stripe_of(disp), 0, 1, &old);
+        if (rc != MDSM_OK || old == 0)
+            return rc;
+    }
+}
+
+static int stripe_unlock(int rank, uint64_t disp)
+{
+    int32_t old;
+    return rma_meta_swap32(rank, stripe_of(disp), 0, &old);
+}
+
+/* Read-modify-write under the stripe lock: new = op(old). */
+static int emulated_rmw(int rank, uint64_t disp, int is_cas, int64_t a, int64_t b, int64_t *old)
+{
+    int rc = stripe_lock(rank, disp);
+    if (rc != MDSM_OK)
+        return rc;
+    int64_t cur;
+    rc = rma_get(rank, disp, &cur, sizeof(cur));
+    if (rc == MDSM_OK) {
+        int64_t next = is_cas ? (cur == a ? b : cur) : (int64_t)((uint64_t)cur + (uint64_t)a);
+        if (next != cur) {
+            struct mdsm_run run = {0, sizeof(next)};
+            rc = rma_put_runs(rank, disp, (const char *)&next, &run, 1);
+            if (rc == MDSM_OK)
+                rc = MPI_Win_flush(rank, home_win) == MPI_SUCCESS
+                         ? MDSM_OK
+                         : mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Win_flush (atomic)");
+        }
+        *old = cur;
+    }
+    int urc = stripe_unlock(rank, disp);
+    return rc != MDSM_OK ? rc : urc;
+}
+
+int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old)
+{
+    if (solo_arena) {
+        *old = __atomic_fetch_add((int64_t *)(solo_arena + disp), value, __ATOMIC_SEQ_CST);
+        return MDSM_OK;
+    }
+    if (rma_atomics_emulated)
+        return emulated_rmw(rank, disp, 0, value, 0, old);
+    MPI_TRY(MPI_Fetch_and_op(&value, old, MPI_INT64_T, rank, (MPI_Aint)disp, MPI_SUM, home_win),
+            "MPI_Fetch_and_op");
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (atomic)");
+    return MDSM_OK;
+}
+
+int rma_cas64(int rank, uint64_t disp, int64_t expected, int64_t desired, int64_t *old)
+{
+    if (solo_arena) {
+        *old = expected;
+        __atomic_compare_exchange_n((int64_t *)(solo_arena + disp), old, desired, 0,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        return MDSM_OK;
+    }
+    if (rma_atomics_emulated)
+        return emulated_rmw(rank, disp, 1, expected, desired, old);
+    MPI_TRY(MPI_Compare_and_swap(&desired, &expected, old, MPI_INT64_T, rank, (MPI_Aint)disp,
+                                 home_win),
+            "MPI_Compare_and_swap");
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (atomic)");
+    return MDSM_OK;
+}
+
+int rma_meta_get_nb(int rank, size_t off, void *buf, size_t len)
+{
+    MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)off, (int)len, MPI_BYTE, meta_win),
+            "MPI_Get (meta)");
+    return MDSM_OK;
+}
+
+int rma_meta_flush_all(void)
+{
+    MPI_TRY(MPI_Win_flush_all(meta_win), "MPI_Win_flush_all (meta)");
+    return MDSM_OK;
+}
+
+int rma_meta_get(int rank, size_t off, void *buf, size_t len)
+{
+    int rc = rma_meta_get_nb(rank, off, buf, len);
+    if (rc != MDSM_OK)
+        return rc;
+    MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
+    return MDSM_OK;
+}
+
+int rma_meta_put(int rank, size_t off, const void *buf, size_t len)
+{
+    MPI_TRY(MPI_Put(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)off, (int)len, MPI_BYTE, meta_win),
+            "MPI_Put (meta)");
+    MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
+    return MDSM_OK;
+}
+
+int rma_meta_swap32(int rank, size_t off, int32_t value, int32_t *old)
+{
+    MPI_TRY(MPI_Fetch_and_op(&value, old, MPI_INT32_T, rank, (MPI_Aint)off, MPI_REPLACE, meta_win),
+            "MPI_Fetch_and_op (swap)");
+    MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
+    return MDSM_OK;
+}
+
+int rma_meta_cas32(int rank, size_t off, int32_t expected, int32_t desired, int32_t *old)
+{
+    MPI_TRY(MPI_Compare_and_swap(&desired, &expected, old, MPI_INT32_T, rank, (MPI_Aint)off,
+                                 meta_win),
+            "MPI_Compare_and_swap (32-bit)");
+    MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
+    return MDSM_OK;
+}
+
+void rma_meta_sync(void)
+{
+    MPI_Win_sync(meta_win);
+}

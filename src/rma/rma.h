@@ -1,0 +1,50 @@
+/* The only module that calls MPI_Win_*. Two windows, both in one long
+ * passive-target epoch (lock_all) with flushes:
+ *  - the home window: each rank's arena of home pages (MPI_Win_create over the
+ *    memfd mapping, so the same memory is used in place at global addresses);
+ *  - the meta window: notice logs, lock queues and fences (MPI_Win_allocate).
+ * Blocking calls return when the operation is complete at the target. */
+#ifndef MDSM_RMA_RMA_H
+#define MDSM_RMA_RMA_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A run of changed bytes inside a page. */
+struct mdsm_run {
+    uint32_t off, len;
+};
+
+/* Set at init when this MPI's 64-bit compare-and-swap is known to crash
+ * (Open MPI < 4.1.5, ompi#7027/#11349): 64-bit atomics then run under striped
+ * 32-bit locks at the target instead. */
+extern int rma_atomics_emulated;
+
+/* Collective. stripe_off/nstripes locate the int32 stripe locks used when
+ * atomics are emulated, inside the meta window. */
+int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, size_t stripe_off,
+             int nstripes, char **meta_base);
+void rma_fini(void);
+
+/* Home window. */
+int rma_get(int rank, uint64_t disp, void *buf, size_t len);
+/* Writes the runs of page (a local buffer laid out like the home page at disp)
+ * to the home. Pending until rma_flush_home(). */
+int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs,
+                 int nruns);
+int rma_flush_home(void);
+int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old);
+int rma_cas64(int rank, uint64_t disp, int64_t expected, int64_t desired, int64_t *old);
+
+/* Meta window. */
+int rma_meta_get(int rank, size_t off, void *buf, size_t len);
+int rma_meta_get_nb(int rank, size_t off, void *buf, size_t len); /* until rma_meta_flush_all */
+int rma_meta_flush_all(void);
+int rma_meta_put(int rank, size_t off, const void *buf, size_t len);
+int rma_meta_swap32(int rank, size_t off, int32_t value, int32_t *old);
+int rma_meta_cas32(int rank, size_t off, int32_t expected, int32_t desired, int32_t *old);
+/* Orders this rank's loads and stores on its own meta memory with RMA. */
+void rma_meta_sync(void);
+
+#endif

@@ -1,0 +1,56 @@
+#include "stats/stats.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/error.h"
+#include "core/context.h"
+
+mdsm_stats_t mdsm_stat;
+
+double mdsm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int mdsm_stats_get(mdsm_stats_t *out)
+{
+    int rc = mdsm_check_initialized("mdsm_stats_get");
+    if (rc != MDSM_OK)
+        return rc;
+    if (!out)
+        return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_stats_get: out is NULL");
+    *out = mdsm_stat;
+    return MDSM_OK;
+}
+
+int mdsm_stats_reset(void)
+{
+    int rc = mdsm_check_initialized("mdsm_stats_reset");
+    if (rc != MDSM_OK)
+        return rc;
+    memset(&mdsm_stat, 0, sizeof(mdsm_stat));
+    return MDSM_OK;
+}
+
+int mdsm_stats_print(void)
+{
+    int rc = mdsm_check_initialized("mdsm_stats_print");
+    if (rc != MDSM_OK)
+        return rc;
+    const mdsm_stats_t *s = &mdsm_stat;
+    printf("mdsm stats rank %d: read_faults=%llu write_faults=%llu pages_fetched=%llu "
+           "bytes_fetched=%llu diffs=%llu diff_bytes=%llu invalidations=%llu evictions=%llu "
+           "lock_acquires=%llu lock_wait_s=%.6f barriers=%llu barrier_s=%.6f\n",
+           mdsm_ctx.rank, (unsigned long long)s->read_faults, (unsigned long long)s->write_faults,
+           (unsigned long long)s->pages_fetched, (unsigned long long)s->bytes_fetched,
+           (unsigned long long)s->diffs, (unsigned long long)s->diff_bytes,
+           (unsigned long long)s->invalidations, (unsigned long long)s->evictions,
+           (unsigned long long)s->lock_acquires, s->lock_wait_s, (unsigned long long)s->barriers,
+           s->barrier_s);
+    fflush(stdout);
+    return MDSM_OK;
+}

@@ -1,0 +1,71 @@
+/* mdsm_fetch_add and mdsm_cas: act on the home copy with MPI atomics. The page
+ * is then logged as written, so that ranks caching it drop their stale copy at
+ * their next acquire, and this rank drops its own. */
+#include <stdint.h>
+
+#include "cache/cache.h"
+#include "common/error.h"
+#include "core/context.h"
+#include "rma/rma.h"
+#include "space/space.h"
+#include "sync/notice.h"
+
+static int locate(const char *call, const int64_t *addr, int *home, uint64_t *disp)
+{
+    int rc = mdsm_check_initialized(call);
+    if (rc != MDSM_OK)
+        return rc;
+    if (!space_contains(addr) || mdsm_space.pages[space_page_of(addr)].alloc == 0)
+        return mdsm_fail(MDSM_ERR_NOT_GLOBAL, "%s: %p is not in mdsm global memory", call,
+                         (const void *)addr);
+    if ((uintptr_t)addr % 8 != 0)
+        return mdsm_fail(MDSM_ERR_ALIGNMENT, "%s: %p is not 8-byte aligned", call,
+                         (const void *)addr);
+    uint64_t page = space_page_of(addr);
+    const struct space_page *sp = &mdsm_space.pages[page];
+    *home = sp->home;
+    *disp = sp->home_disp + (uint64_t)((const char *)addr - space_page_addr(page));
+    return MDSM_OK;
+}
+
+static int after_atomic(const int64_t *addr)
+{
+    uint64_t page = space_page_of(addr);
+    notice_append(page);
+    int rc = cache_invalidate(page);
+    return rc == MDSM_OK ? cache_flush() : rc;
+}
+
+int mdsm_fetch_add(int64_t *addr, int64_t value, int64_t *old)
+{
+    int home = 0;
+    uint64_t disp = 0;
+    int rc = locate("mdsm_fetch_add", addr, &home, &disp);
+    if (rc != MDSM_OK)
+        return rc;
+    int64_t prev = 0;
+    rc = rma_fetch_add64(home, disp, value, &prev);
+    if (rc == MDSM_OK)
+        rc = after_atomic(addr);
+    if (rc == MDSM_OK && old)
+        *old = prev;
+    return rc;
+}
+
+int mdsm_cas(int64_t *addr, int64_t expected, int64_t desired, int64_t *old)
+{
+    int home = 0;
+    uint64_t disp = 0;
+    int rc = locate("mdsm_cas", addr, &home, &disp);
+    if (rc != MDSM_OK)
+        return rc;
+    if (!old)
+        return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_cas: old is NULL");
+    int64_t prev = 0;
+    rc = rma_cas64(home, disp, expected, desired, &prev);
+    if (rc == MDSM_OK)
+        rc = after_atomic(addr);
+    if (rc == MDSM_OK)
+        *old = prev;
+    return rc;
+}

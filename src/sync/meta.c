@@ -1,0 +1,24 @@
+#include "sync/meta.h"
+
+struct meta_layout mdsm_meta;
+char *mdsm_meta_base;
+
+static size_t align8(size_t x)
+{
+    return (x + 7) & ~(size_t)7;
+}
+
+void meta_layout_compute(int nranks, int num_locks)
+{
+    struct meta_layout *m = &mdsm_meta;
+    size_t homed = (size_t)(num_locks + nranks - 1) / (size_t)nranks;
+    m->nranks = nranks;
+    m->num_locks = num_locks;
+    m->head = 0;
+    m->stripes = 8;
+    m->tails = align8(m->stripes + META_STRIPES * sizeof(int32_t));
+    m->qnodes = align8(m->tails + homed * sizeof(int32_t));
+    m->vcs = align8(m->qnodes + (size_t)num_locks * 8);
+    m->log = align8(m->vcs + homed * (size_t)nranks * 8);
+    m->size = align8(m->log + META_LOG_CAP * sizeof(uint32_t));
+}

@@ -1,0 +1,30 @@
+/* Write notices: each rank logs the pages it wrote, in order, in a ring in its
+ * meta window, and publishes how many it has logged (its head). A rank that
+ * acquires catches up with other ranks' logs up to a target vector of heads and
+ * invalidates the pages named there: exactly those others wrote since it last
+ * synchronised with them. */
+#ifndef MDSM_SYNC_NOTICE_H
+#define MDSM_SYNC_NOTICE_H
+
+#include <stdint.h>
+
+int notice_init(int rank, int nranks);
+void notice_fini(void);
+
+/* Logs page (not yet visible to others). Matches cache_written_fn. */
+void notice_append(uint64_t page);
+
+/* Makes every logged notice visible. Call after the writes are complete. */
+void notice_publish(void);
+
+/* This rank's vector: heads of others' logs it has caught up with, and its
+ * own published head. Valid until the next call into this module. */
+const uint64_t *notice_vector(void);
+
+/* Invalidates every page named in others' logs up to target[r] (per rank). */
+int notice_catch_up(const uint64_t *target);
+
+/* Reads every rank's published head (one round of gets). */
+int notice_read_heads(uint64_t *heads);
+
+#endif

@@ -1,0 +1,66 @@
+/* Barriers and fences: release = write changes home, then publish notices;
+ * acquire = catch up with the notices of the releases we synchronise with. */
+#include "sync/sync.h"
+
+#include <stdlib.h>
+
+#include "cache/cache.h"
+#include "common/error.h"
+#include "core/context.h"
+#include "progress/progress.h"
+#include "stats/stats.h"
+#include "sync/notice.h"
+
+int sync_release(void)
+{
+    int rc = cache_release();
+    if (rc == MDSM_OK)
+        notice_publish();
+    return rc;
+}
+
+void sync_poll(void)
+{
+    progress_poll();
+}
+
+int mdsm_release(void)
+{
+    int rc = mdsm_check_initialized("mdsm_release");
+    return rc == MDSM_OK ? sync_release() : rc;
+}
+
+int mdsm_acquire(void)
+{
+    int rc = mdsm_check_initialized("mdsm_acquire");
+    if (rc != MDSM_OK)
+        return rc;
+    uint64_t *heads = mdsm_ctx.scratch_heads;
+    rc = notice_read_heads(heads);
+    return rc == MDSM_OK ? notice_catch_up(heads) : rc;
+}
+
+int mdsm_barrier(void)
+{
+    int rc = mdsm_check_initialized("mdsm_barrier");
+    if (rc != MDSM_OK)
+        return rc;
+    double t0 = mdsm_now();
+    rc = sync_release();
+    /* Every rank enters the exchange even after a local failure, so that a
+     * failure never becomes a hang; a failed rank's head is marked invalid. */
+    uint64_t mine = rc == MDSM_OK ? notice_vector()[mdsm_ctx.rank] : UINT64_MAX;
+    uint64_t *heads = mdsm_ctx.scratch_heads;
+    if (MPI_Allgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm) !=
+        MPI_SUCCESS)
+        return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: MPI_Allgather failed");
+    if (rc != MDSM_OK)
+        return rc;
+    for (int r = 0; r < mdsm_ctx.nranks; r++)
+        if (heads[r] == UINT64_MAX)
+            return mdsm_fail(MDSM_ERR_REMOTE, "mdsm_barrier: rank %d failed to release", r);
+    rc = notice_catch_up(heads);
+    mdsm_stat.barriers++;
+    mdsm_stat.barrier_s += mdsm_now() - t0;
+    return rc;
+}
