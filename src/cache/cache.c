@@ -39,8 +39,8 @@ static struct {
 
 static void *lazy_array(size_t bytes)
 {
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -97,12 +97,17 @@ static void fatal(const char *what)
     abort();
 }
 
-static void protect(uint64_t page, int prot)
+static void protect_run(uint64_t page, uint64_t n, int prot)
 {
-    if (mprotect(space_page_addr(page), c.page_size, prot) != 0) {
+    if (mprotect(space_page_addr(page), n * c.page_size, prot) != 0) {
         mdsm_fail_internal(MDSM_ERR_SYSTEM, "mprotect: %s", strerror(errno));
         fatal("cannot change page protection (vm.max_map_count too low?)");
     }
+}
+
+static void protect(uint64_t page, int prot)
+{
+    protect_run(page, 1, prot);
 }
 
 /* Frees the memory of a cached copy and makes the page inaccessible again. */
@@ -230,9 +235,18 @@ int cache_fault(void *addr, int is_write)
     }
 }
 
+static int by_page(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 int cache_release(void)
 {
     int rc = MDSM_OK;
+    /* In address order, so that neighbouring pages share one mprotect. */
+    qsort(c.dirty, c.ndirty, sizeof(*c.dirty), by_page);
+    uint64_t run = 0, run_len = 0;
     for (uint64_t i = 0; i < c.ndirty; i++) {
         uint64_t page = c.dirty[i];
         struct cache_page *p = &c.pages[page];
@@ -241,14 +255,24 @@ int cache_release(void)
             int wrc = write_diff(page, p);
             if (wrc != MDSM_OK && rc == MDSM_OK)
                 rc = wrc;
-            protect(page, PROT_READ);
             p->state = PAGE_CACHED;
         } else if (p->state == PAGE_HOME_DIRTY) {
-            protect(page, PROT_READ);
             p->state = PAGE_HOME_CLEAN;
             c.written(page);
+        } else {
+            continue; /* evicted or invalidated since it was listed */
         }
+        if (run_len && run + run_len == page) {
+            run_len++;
+            continue;
+        }
+        if (run_len)
+            protect_run(run, run_len, PROT_READ);
+        run = page;
+        run_len = 1;
     }
+    if (run_len)
+        protect_run(run, run_len, PROT_READ);
     c.ndirty = 0;
     int frc = rma_flush_home();
     return rc != MDSM_OK ? rc : frc;
@@ -284,8 +308,8 @@ int cache_flush(void)
 void cache_on_alloc(uint64_t start, uint64_t npages)
 {
     for (uint64_t pg = start; pg < start + npages; pg++) {
-        c.pages[pg].state = mdsm_space.pages[pg].home == mdsm_space.rank ? PAGE_HOME_CLEAN
-                                                                          : PAGE_INVALID;
+        c.pages[pg].state =
+            mdsm_space.pages[pg].home == mdsm_space.rank ? PAGE_HOME_CLEAN : PAGE_INVALID;
         c.pages[pg].listed = 0;
         c.pages[pg].slot = NO_SLOT;
     }

@@ -9,9 +9,10 @@
 #include "sync/meta.h"
 
 static int me, n;
-static uint64_t head;     /* notices logged (published or not) */
-static uint64_t *seen;    /* per rank: notices caught up with; seen[me] = published */
-static uint32_t *scratch; /* entries fetched from one rank */
+static uint64_t head;       /* notices logged (published or not) */
+static uint64_t *seen;      /* per rank: notices caught up with; seen[me] = published */
+static uint32_t *scratch;   /* entries fetched in one batch */
+static uint64_t *now_heads; /* heads re-read after fetching */
 
 int notice_init(int rank, int nranks)
 {
@@ -20,7 +21,8 @@ int notice_init(int rank, int nranks)
     head = 0;
     seen = calloc((size_t)nranks, sizeof(*seen));
     scratch = malloc(META_LOG_CAP * sizeof(*scratch));
-    if (!seen || !scratch) {
+    now_heads = calloc((size_t)nranks, sizeof(*now_heads));
+    if (!seen || !scratch || !now_heads) {
         notice_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "notices: tables");
     }
@@ -31,8 +33,10 @@ void notice_fini(void)
 {
     free(seen);
     free(scratch);
+    free(now_heads);
     seen = NULL;
     scratch = NULL;
+    now_heads = NULL;
 }
 
 static uint64_t *log_base(void)
@@ -74,47 +78,76 @@ int notice_read_heads(uint64_t *heads)
     return rma_meta_flush_all();
 }
 
-/* Fetches rank r's entries [from, to) into scratch; the ring may wrap. */
-static int fetch_entries(int r, uint64_t from, uint64_t to)
+/* Starts fetching rank r's entries [from, to) into dst; the ring may wrap. */
+static int fetch_entries(int r, uint64_t from, uint64_t to, uint32_t *dst)
 {
     uint64_t count = to - from, start = from % META_LOG_CAP;
     uint64_t first = count < META_LOG_CAP - start ? count : META_LOG_CAP - start;
-    int rc = rma_meta_get_nb(r, mdsm_meta.log + start * 4, scratch, first * 4);
+    int rc = rma_meta_get_nb(r, mdsm_meta.log + start * 4, dst, first * 4);
     if (rc == MDSM_OK && count > first)
-        rc = rma_meta_get_nb(r, mdsm_meta.log, scratch + first, (count - first) * 4);
+        rc = rma_meta_get_nb(r, mdsm_meta.log, dst + first, (count - first) * 4);
+    return rc;
+}
+
+/* One batch: ranks [r0, r1) whose missing entries fit in scratch together.
+ * Two rounds of gets in all: the entries, then the heads again, because a
+ * writer that lapped its ring while we read leaves entries we cannot trust. */
+static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
+{
+    uint64_t at = 0;
+    for (int r = r0; r < r1; r++) {
+        if (r == me || target[r] <= seen[r])
+            continue;
+        int rc = fetch_entries(r, seen[r], target[r], scratch + at);
+        if (rc != MDSM_OK)
+            return rc;
+        at += target[r] - seen[r];
+    }
+    int rc = rma_meta_flush_all();
+    for (int r = r0; r < r1 && rc == MDSM_OK; r++)
+        if (r != me && target[r] > seen[r])
+            rc = rma_meta_get_nb(r, mdsm_meta.head, &now_heads[r], sizeof(uint64_t));
     if (rc == MDSM_OK)
         rc = rma_meta_flush_all();
+    at = 0;
+    for (int r = r0; r < r1 && rc == MDSM_OK; r++) {
+        if (r == me || target[r] <= seen[r])
+            continue;
+        uint64_t count = target[r] - seen[r];
+        if (now_heads[r] - seen[r] > META_LOG_CAP)
+            *all = 1;
+        for (uint64_t i = 0; i < count && rc == MDSM_OK && !*all; i++)
+            rc = cache_invalidate(scratch[at + i]);
+        at += count;
+        seen[r] = target[r];
+    }
     return rc;
 }
 
 int notice_catch_up(const uint64_t *target)
 {
     int rc = MDSM_OK, all = 0;
-    for (int r = 0; r < n && rc == MDSM_OK; r++) {
-        if (r == me || target[r] <= seen[r])
-            continue;
-        uint64_t from = seen[r], to = target[r];
-        seen[r] = to;
-        if (all)
-            continue;
-        if (to - from > META_LOG_CAP) {
-            all = 1; /* overrun: the log no longer holds what we missed */
-            continue;
-        }
-        rc = fetch_entries(r, from, to);
-        /* The writer may have lapped the ring while we read: then trust nothing. */
-        uint64_t now = 0;
-        if (rc == MDSM_OK)
-            rc = rma_meta_get(r, mdsm_meta.head, &now, sizeof(now));
-        if (rc != MDSM_OK)
-            break;
-        if (now - from > META_LOG_CAP) {
+    /* Ranks that overran their ring since we last looked: trust nothing. */
+    for (int r = 0; r < n; r++) {
+        if (r != me && target[r] > seen[r] && target[r] - seen[r] > META_LOG_CAP) {
             all = 1;
-            continue;
+            seen[r] = target[r];
         }
-        for (uint64_t i = 0; i < to - from && rc == MDSM_OK; i++)
-            rc = cache_invalidate(scratch[i]);
     }
+    int r0 = 0;
+    uint64_t batch = 0;
+    for (int r = 0; r <= n && rc == MDSM_OK && !all; r++) {
+        uint64_t need = (r < n && r != me && target[r] > seen[r]) ? target[r] - seen[r] : 0;
+        if (r == n || batch + need > META_LOG_CAP) {
+            rc = catch_up_batch(target, r0, r, &all);
+            r0 = r;
+            batch = 0;
+        }
+        batch += need;
+    }
+    for (int r = 0; r < n; r++) /* after a full invalidation nothing older matters */
+        if (all && r != me && target[r] > seen[r])
+            seen[r] = target[r];
     if (rc == MDSM_OK && all)
         rc = cache_invalidate_all();
     int frc = cache_flush(); /* dirty copies dropped above went home */
