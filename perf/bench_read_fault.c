@@ -7,6 +7,7 @@
  * BENCH_PAGES=K, BENCH_REPS=R) */
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define BENCH_NAME "bench_read_fault"
 #include "bench.h"
@@ -22,8 +23,11 @@ typedef struct ctx {
     char **pages;   /* the K mdsm pages homed on HOME */
     uint64_t round; /* value HOME writes in the current repetition */
     uint64_t bad;   /* reads that did not see HOME's write */
-    MPI_Win win;    /* baseline: K pages exposed by HOME */
-    char *buf;      /* baseline: rank 0's landing page */
+    MPI_Win win;    /* baseline: K pages exposed by HOME (the window being measured) */
+    MPI_Win alloc_win, create_win; /* MPI_Win_allocate'd; MPI_Win_create'd like mdsm's */
+    char *buf;                     /* baseline: rank 0's landing page */
+    char *created;                 /* memory of create_win */
+    size_t created_size;
 } ctx_t;
 
 /* One repetition: HOME writes, barrier (rank 0's copies become stale), then
@@ -64,32 +68,47 @@ static double run_mpi(void *arg)
     return (MPI_Wtime() - t) / c->npages;
 }
 
-static void open_window(ctx_t *c)
+/* Two floors: an MPI_Win_allocate window (shared memory on one node: what
+ * hand-written MPI code would use) and an MPI_Win_create window over a shared
+ * mapping, the kind mdsm's home pages need to be usable in place. */
+static void open_windows(ctx_t *c)
 {
     MPI_Aint size = c->rank == HOME ? (MPI_Aint)c->npages * c->page : 0;
     char *mem;
-    MPI_Win_allocate(size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &mem, &c->win);
+    MPI_Win_allocate(size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &mem, &c->alloc_win);
     if (c->rank == HOME)
         memset(mem, 1, (size_t)size);
-    MPI_Win_lock_all(0, c->win);
+    c->created_size = (size_t)size + 1;
+    c->created =
+        mmap(NULL, c->created_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (c->rank == HOME)
+        memset(c->created, 1, (size_t)size);
+    MPI_Win_create(c->created, size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &c->create_win);
+    MPI_Win_lock_all(0, c->alloc_win);
+    MPI_Win_lock_all(0, c->create_win);
     c->buf = malloc((size_t)c->page);
 }
 
-static void close_window(ctx_t *c)
+static void close_windows(ctx_t *c)
 {
-    MPI_Win_unlock_all(c->win);
-    MPI_Win_free(&c->win);
+    MPI_Win_unlock_all(c->alloc_win);
+    MPI_Win_unlock_all(c->create_win);
+    MPI_Win_free(&c->alloc_win);
+    MPI_Win_free(&c->create_win);
+    munmap(c->created, c->created_size);
     free(c->buf);
 }
 
 /* Rank 0: the table, plus the counters that show what was measured. */
-static void report(const ctx_t *c, double mdsm, double base, int reps, const mdsm_stats_t *s)
+static void report(const ctx_t *c, double mdsm, double base, double base_created, int reps,
+                   const mdsm_stats_t *s)
 {
     char name[64];
     double n = (double)reps * c->npages;
     snprintf(name, sizeof(name), "read fault, %ld B page", c->page);
     bench_header("remote read fault per page vs MPI_Get + MPI_Win_flush of one page");
     bench_row(name, mdsm, base);
+    bench_row("  vs MPI_Get on MPI_Win_create", mdsm, base_created);
     printf("# %d pages x %d repetitions (median of per-page means); per page read: "
            "%.2f read faults, %.2f pages fetched\n",
            c->npages, reps, s->read_faults / n, s->pages_fetched / n);
@@ -110,10 +129,13 @@ int main(int argc, char **argv)
     ctx_t c = {.rank = mdsm_rank(), .page = mdsm_page_size(), .npages = 256};
     c.npages = bench_env_int("BENCH_PAGES", c.npages);
     c.pages = bench_pages_homed_on(HOME, c.npages, c.page, &c.base);
-    open_window(&c);
+    open_windows(&c);
     int reps = bench_reps(50), warmup = 3;
 
+    c.win = c.alloc_win;
     double base = bench_median(run_mpi, &c, warmup, reps);
+    c.win = c.create_win;
+    double base_created = bench_median(run_mpi, &c, warmup, reps);
     for (int i = 0; i < warmup; i++)
         run_mdsm(&c);
     bench_check(mdsm_stats_reset(), "mdsm_stats_reset");
@@ -122,9 +144,9 @@ int main(int argc, char **argv)
     mdsm_stats_t s;
     bench_check(mdsm_stats_get(&s), "mdsm_stats_get");
     if (c.rank == 0)
-        report(&c, mdsm, base, reps, &s);
+        report(&c, mdsm, base, base_created, reps, &s);
 
-    close_window(&c);
+    close_windows(&c);
     bench_check(mdsm_free(c.base), "mdsm_free");
     free(c.pages);
     int failed = c.bad != 0;
