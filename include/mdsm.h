@@ -161,9 +161,10 @@ int mdsm_initialized(void);
 void *mdsm_alloc(size_t bytes);
 
 /* Collective: every rank passes the same pointer, returned by mdsm_alloc.
- * Unwritten-back changes to the allocation are discarded. Errors:
- * MDSM_ERR_NOT_ALLOCATION (not the start of a live allocation; nothing is
- * freed), MDSM_ERR_MISMATCH, MDSM_ERR_NOT_INITIALIZED. */
+ * Unwritten-back changes to the allocation are discarded. Errors (nothing is
+ * freed on any rank): MDSM_ERR_NOT_ALLOCATION (ptr is not the start of a live
+ * allocation), MDSM_ERR_REMOTE (another rank's ptr was not),
+ * MDSM_ERR_MISMATCH (valid but different pointers), MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_free(void *ptr);
 
 /* Home rank of the page that holds addr; MDSM_ERR_NOT_GLOBAL (negative) if

@@ -6,13 +6,15 @@
 #include "core/context.h"
 #include "space/space.h"
 
-/* All ranks learn whether everyone passed the same value. */
-static int same_everywhere(uint64_t v, int *same)
+/* All ranks learn whether everyone passed the same value, and whether any
+ * rank raised flag. */
+static int agree_on(uint64_t v, int flag, int *same, int *any_flag)
 {
-    uint64_t both[2] = {v, UINT64_MAX - v}, max[2] = {0, 0};
-    if (MPI_Allreduce(both, max, 2, MPI_UINT64_T, MPI_MAX, mdsm_ctx.comm) != MPI_SUCCESS)
+    uint64_t mine[3] = {v, UINT64_MAX - v, (uint64_t)(flag != 0)}, max[3] = {0, 0, 0};
+    if (MPI_Allreduce(mine, max, 3, MPI_UINT64_T, MPI_MAX, mdsm_ctx.comm) != MPI_SUCCESS)
         return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Allreduce failed");
     *same = max[0] == UINT64_MAX - max[1];
+    *any_flag = max[2] != 0;
     return MDSM_OK;
 }
 
@@ -20,7 +22,7 @@ void *mdsm_alloc(size_t bytes)
 {
     if (mdsm_check_initialized("mdsm_alloc") != MDSM_OK)
         return NULL;
-    int same = 0, rc = same_everywhere(bytes, &same);
+    int same = 0, unused = 0, rc = agree_on(bytes, 0, &same, &unused);
     if (rc != MDSM_OK)
         return NULL;
     if (!same) {
@@ -60,15 +62,18 @@ int mdsm_free(void *ptr)
     int idx = -1;
     if (space_contains(ptr) && ((uintptr_t)ptr & (mdsm_space.page_size - 1)) == 0)
         idx = space_find_alloc(space_page_of(ptr));
-    int same = 0;
-    rc = same_everywhere((uint64_t)(uintptr_t)ptr, &same);
+    int same = 0, any_invalid = 0;
+    rc = agree_on((uint64_t)(uintptr_t)ptr, idx < 0, &same, &any_invalid);
     if (rc != MDSM_OK)
         return rc;
-    if (!same)
-        return mdsm_fail(MDSM_ERR_MISMATCH, "mdsm_free(%p): ranks passed different pointers", ptr);
-    if (idx < 0) /* the same pointer everywhere, so every rank agrees */
+    if (idx < 0)
         return mdsm_fail(MDSM_ERR_NOT_ALLOCATION, "mdsm_free(%p): not the start of an allocation",
                          ptr);
+    if (any_invalid)
+        return mdsm_fail(MDSM_ERR_REMOTE, "mdsm_free(%p): another rank passed a non-allocation",
+                         ptr);
+    if (!same)
+        return mdsm_fail(MDSM_ERR_MISMATCH, "mdsm_free(%p): ranks passed different pointers", ptr);
     const struct space_alloc *a = &mdsm_space.allocs[idx];
     cache_on_free(a->start, a->npages);
     /* Nobody may still read this rank's share when it is zeroed. */
