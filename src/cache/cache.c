@@ -331,8 +331,3 @@ void cache_on_free(uint64_t start, uint64_t npages)
             c.dirty[kept++] = c.dirty[i];
     c.ndirty = kept;
 }
-
-int cache_page_state(uint64_t page)
-{
-    return c.pages[page].state;
-}

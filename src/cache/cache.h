@@ -43,6 +43,4 @@ int cache_invalidate_all(void);
 /* Completes writes started by cache_invalidate. */
 int cache_flush(void);
 
-int cache_page_state(uint64_t page);
-
 #endif

@@ -44,11 +44,6 @@ const char *mdsm_last_error_message(void)
     return last_message;
 }
 
-void mdsm_error_set(int status)
-{
-    last_status = status;
-}
-
 static int record(int level, int status, const char *fmt, va_list ap)
 {
     last_status = status;

@@ -12,8 +12,4 @@ int mdsm_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2,
 /* Like mdsm_fail, but for failures of the library or system (logged at error). */
 int mdsm_fail_internal(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Records status with the detail message of another thread-local failure kept
- * as it is (used when a collective maps a local error to the agreed one). */
-void mdsm_error_set(int status);
-
 #endif

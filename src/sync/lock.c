@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "core/context.h"
+#include "progress/progress.h"
 #include "rma/rma.h"
 #include "stats/stats.h"
 #include "sync/lock.h"
@@ -78,7 +79,7 @@ int mdsm_lock(int id)
     if (rc == MDSM_OK && prev != 0) {
         rc = rma_meta_swap32(prev - 1, meta_qnode_next(id), me + 1, &ignored);
         while (rc == MDSM_OK && load_local(meta_qnode_locked(id)) != 0)
-            sync_poll();
+            progress_poll();
     }
     if (rc == MDSM_OK)
         rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
@@ -113,7 +114,7 @@ int mdsm_unlock(int id)
         if (rc != MDSM_OK || old == me + 1)
             return rc; /* nobody was waiting */
         while ((next = load_local(meta_qnode_next(id))) == 0)
-            sync_poll(); /* a successor is linking itself in */
+            progress_poll(); /* a successor is linking itself in */
     }
     return rma_meta_swap32(next - 1, meta_qnode_locked(id), 0, &old);
 }

@@ -7,7 +7,6 @@
 #include "cache/cache.h"
 #include "common/error.h"
 #include "core/context.h"
-#include "progress/progress.h"
 #include "stats/stats.h"
 #include "sync/notice.h"
 
@@ -17,11 +16,6 @@ int sync_release(void)
     if (rc == MDSM_OK)
         notice_publish();
     return rc;
-}
-
-void sync_poll(void)
-{
-    progress_poll();
 }
 
 int mdsm_release(void)

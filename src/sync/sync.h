@@ -5,7 +5,4 @@
 /* Writes this interval's changes home and publishes their notices. */
 int sync_release(void);
 
-/* Lets MPI progress while spinning on local memory. */
-void sync_poll(void);
-
 #endif
