@@ -26,10 +26,11 @@ static struct {
     struct cache_page *pages; /* one per global page */
     size_t page_size;
     uint64_t nslots;
-    uint64_t *slot_page;  /* page held by each slot, or NO_SLOT */
-    uint64_t *free_slots; /* stack */
+    uint64_t *slot_page;  /* page held by each slot below fresh, or NO_SLOT */
+    uint64_t *free_slots; /* stack of released slots */
     uint64_t nfree;
-    uint64_t hand; /* next eviction candidate (FIFO over slots) */
+    uint64_t fresh; /* slots from here on were never used: tables stay untouched */
+    uint64_t hand;  /* next eviction candidate (FIFO over slots) */
     unsigned char *twins;
     uint64_t *dirty; /* pages written this interval */
     uint64_t ndirty;
@@ -56,19 +57,14 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     c.pages = lazy_array(npages * sizeof(*c.pages));
     c.dirty = lazy_array(npages * sizeof(*c.dirty));
     c.twins = lazy_array(c.nslots * c.page_size);
-    c.slot_page = malloc(c.nslots * sizeof(*c.slot_page));
-    c.free_slots = malloc(c.nslots * sizeof(*c.free_slots));
+    c.slot_page = lazy_array(c.nslots * sizeof(*c.slot_page));
+    c.free_slots = lazy_array(c.nslots * sizeof(*c.free_slots));
     c.runs = malloc((c.page_size / 2 + 1) * sizeof(*c.runs));
     if (!c.pages || !c.dirty || !c.twins || !c.slot_page || !c.free_slots || !c.runs) {
         cache_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "cache: tables for %llu slots",
                                   (unsigned long long)c.nslots);
     }
-    for (uint64_t i = 0; i < c.nslots; i++) {
-        c.slot_page[i] = NO_SLOT;
-        c.free_slots[i] = c.nslots - 1 - i;
-    }
-    c.nfree = c.nslots;
     return MDSM_OK;
 }
 
@@ -81,8 +77,10 @@ void cache_fini(void)
         munmap(c.dirty, npages * sizeof(*c.dirty));
     if (c.twins)
         munmap(c.twins, c.nslots * c.page_size);
-    free(c.slot_page);
-    free(c.free_slots);
+    if (c.slot_page)
+        munmap(c.slot_page, c.nslots * sizeof(*c.slot_page));
+    if (c.free_slots)
+        munmap(c.free_slots, c.nslots * sizeof(*c.free_slots));
     free(c.runs);
     memset(&c, 0, sizeof(c));
 }
@@ -186,6 +184,8 @@ static int evict_one(void)
 
 static uint64_t take_slot(void)
 {
+    if (c.nfree == 0 && c.fresh < c.nslots)
+        return c.fresh++;
     if (c.nfree == 0 && evict_one() != MDSM_OK)
         fatal("cannot evict a page");
     return c.free_slots[--c.nfree];
@@ -290,7 +290,7 @@ int cache_invalidate(uint64_t page)
 int cache_invalidate_all(void)
 {
     int rc = MDSM_OK;
-    for (uint64_t s = 0; s < c.nslots; s++) {
+    for (uint64_t s = 0; s < c.fresh; s++) {
         if (c.slot_page[s] != NO_SLOT) {
             int irc = cache_invalidate(c.slot_page[s]);
             if (irc != MDSM_OK && rc == MDSM_OK)

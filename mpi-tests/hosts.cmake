@@ -1,0 +1,25 @@
+# Suites run with ranks on simulated hosts: network namespaces talking TCP
+# (scripts/mpirun-hosts.sh). Needs root and iproute2; CI runs as root. Without
+# them the entries fail with the script's message rather than being skipped,
+# so a machine that cannot run them is noticed.
+set(MDSM_HOSTS_COUNT 2 CACHE STRING "Simulated hosts the multi-host suites spread ranks over")
+
+# Removes the namespaces after the multi-host entries even when one of them was
+# killed (timeout) before its own cleanup ran. ctest runs it after them.
+if(NOT TEST hosts.cleanup)
+  add_test(NAME hosts.cleanup COMMAND ${PROJECT_SOURCE_DIR}/scripts/netns-hosts.sh down)
+  set_tests_properties(hosts.cleanup PROPERTIES FIXTURES_CLEANUP mdsm_hosts RUN_SERIAL TRUE
+                       TIMEOUT 60)
+endif()
+
+# mdsm_add_hosts_test(<suite> <np>): ctest entry <suite>.hosts<np> running test_<suite>
+# on <np> ranks spread over MDSM_HOSTS_COUNT hosts.
+function(mdsm_add_hosts_test suite np)
+  add_test(NAME ${suite}.hosts${np}
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/mpirun-hosts.sh -n ${np} --hosts ${MDSM_HOSTS_COUNT}
+                   $<TARGET_FILE:test_${suite}>)
+  # Namespaces are shared machine state: one such entry at a time.
+  set_tests_properties(${suite}.hosts${np} PROPERTIES
+    TIMEOUT ${MDSM_TEST_TIMEOUT} RUN_SERIAL TRUE FIXTURES_REQUIRED mdsm_hosts
+    ENVIRONMENT "${MDSM_MPIEXEC_ENV};MDSM_MPIRUN=${MPIEXEC_EXECUTABLE}")
+endfunction()
