@@ -132,8 +132,8 @@ static int start_dsm(struct mdsm_context *ctx)
         goto err_local;
     rc = fault_install();
     if (rc == MDSM_OK)
-        rc = progress_start(ctx->comm, s->progress == MDSM_PROGRESS_THREAD,
-                            s->progress_interval_us);
+        rc =
+            progress_start(ctx->comm, s->progress == MDSM_PROGRESS_THREAD, s->progress_interval_us);
     rc = mdsm_agree(ctx->comm, rc, "mdsm_init");
     if (rc != MDSM_OK)
         goto err_fault;

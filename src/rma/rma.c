@@ -230,9 +230,9 @@ int rma_cas64(int rank, uint64_t disp, int64_t expected, int64_t desired, int64_
     }
     if (rma_atomics_emulated)
         return emulated_rmw(rank, disp, 1, expected, desired, old);
-    MPI_TRY(MPI_Compare_and_swap(&desired, &expected, old, MPI_INT64_T, rank, (MPI_Aint)disp,
-                                 home_win),
-            "MPI_Compare_and_swap");
+    MPI_TRY(
+        MPI_Compare_and_swap(&desired, &expected, old, MPI_INT64_T, rank, (MPI_Aint)disp, home_win),
+        "MPI_Compare_and_swap");
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (atomic)");
     return MDSM_OK;
 }
@@ -277,9 +277,9 @@ int rma_meta_swap32(int rank, size_t off, int32_t value, int32_t *old)
 
 int rma_meta_cas32(int rank, size_t off, int32_t expected, int32_t desired, int32_t *old)
 {
-    MPI_TRY(MPI_Compare_and_swap(&desired, &expected, old, MPI_INT32_T, rank, (MPI_Aint)off,
-                                 meta_win),
-            "MPI_Compare_and_swap (32-bit)");
+    MPI_TRY(
+        MPI_Compare_and_swap(&desired, &expected, old, MPI_INT32_T, rank, (MPI_Aint)off, meta_win),
+        "MPI_Compare_and_swap (32-bit)");
     MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
     return MDSM_OK;
 }

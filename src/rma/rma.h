@@ -31,8 +31,7 @@ void rma_fini(void);
 int rma_get(int rank, uint64_t disp, void *buf, size_t len);
 /* Writes the runs of page (a local buffer laid out like the home page at disp)
  * to the home. Pending until rma_flush_home(). */
-int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs,
-                 int nruns);
+int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns);
 int rma_flush_home(void);
 int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old);
 int rma_cas64(int rank, uint64_t disp, int64_t expected, int64_t desired, int64_t *old);

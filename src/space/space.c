@@ -73,14 +73,15 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     sp->arena_size = sp->size;
     sp->memfd = memfd_create("mdsm-home", MFD_CLOEXEC);
     if (sp->memfd < 0 || ftruncate(sp->memfd, (off_t)sp->arena_size) != 0) {
-        rc = mdsm_fail_internal(MDSM_ERR_SYSTEM, "space: memfd for home pages: %s",
-                                strerror(errno));
+        rc =
+            mdsm_fail_internal(MDSM_ERR_SYSTEM, "space: memfd for home pages: %s", strerror(errno));
         goto err_unreserve;
     }
-    sp->arena =
-        mmap(NULL, sp->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, sp->memfd, 0);
+    sp->arena = mmap(NULL, sp->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                     sp->memfd, 0);
     if (sp->arena == MAP_FAILED) {
-        rc = mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping the arena: %s", strerror(errno));
+        rc =
+            mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping the arena: %s", strerror(errno));
         goto err_close;
     }
     sp->pages = lazy_array(sp->npages * sizeof(*sp->pages));

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define META_STRIPES 64      /* int32 locks for emulated 64-bit atomics */
-#define META_LOG_CAP 65536u  /* write notices kept per rank (a ring) */
+#define META_STRIPES 64     /* int32 locks for emulated 64-bit atomics */
+#define META_LOG_CAP 65536u /* write notices kept per rank (a ring) */
 
 struct meta_layout {
     size_t head;    /* uint64: notices this rank has published */

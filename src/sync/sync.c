@@ -45,8 +45,7 @@ int mdsm_barrier(void)
      * failure never becomes a hang; a failed rank's head is marked invalid. */
     uint64_t mine = rc == MDSM_OK ? notice_vector()[mdsm_ctx.rank] : UINT64_MAX;
     uint64_t *heads = mdsm_ctx.scratch_heads;
-    if (MPI_Allgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm) !=
-        MPI_SUCCESS)
+    if (MPI_Allgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm) != MPI_SUCCESS)
         return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: MPI_Allgather failed");
     if (rc != MDSM_OK)
         return rc;
