@@ -8,30 +8,7 @@
 #define BENCH_NAME "bench_jacobi"
 #include "bench.h"
 #include "bench_mdsm.h"
-
-static double initial_value(size_t i, size_t j, size_t n)
-{
-    if (i == 0)
-        return 1.0;
-    if (i == n - 1 || j == 0 || j == n - 1)
-        return 0.0;
-    return (double)((i * 7919 + j * 104729) % 1000) / 1000.0;
-}
-
-/* Rows [lo, hi) of dst from src; global row i is at dst + (i - base) * n. */
-static void sweep(double *dst, const double *src, size_t n, size_t lo, size_t hi, size_t base)
-{
-    if (lo < 1)
-        lo = 1;
-    if (hi > n - 1)
-        hi = n - 1;
-    for (size_t i = lo; i < hi; i++) {
-        double *d = dst + (i - base) * n;
-        const double *s = src + (i - base) * n;
-        for (size_t j = 1; j + 1 < n; j++)
-            d[j] = 0.25 * (s[j - n] + s[j + n] + s[j - 1] + s[j + 1]);
-    }
-}
+#include "jacobi_kernel.h"
 
 /* mdsm: both grids global; returns seconds and this rank's rows in out. */
 static double run_mdsm(size_t n, long iters, size_t lo, size_t hi, double *out)
@@ -41,11 +18,11 @@ static double run_mdsm(size_t n, long iters, size_t lo, size_t hi, double *out)
         bench_check(mdsm_last_error(), "mdsm_alloc");
     for (size_t i = lo; i < hi; i++)
         for (size_t j = 0; j < n; j++)
-            a[i * n + j] = b[i * n + j] = initial_value(i, j, n);
+            a[i * n + j] = b[i * n + j] = jacobi_initial_value(i, j, n);
     bench_check(mdsm_barrier(), "mdsm_barrier");
     double t = MPI_Wtime();
     for (long it = 0; it < iters; it++) {
-        sweep(b, a, n, lo, hi, 0);
+        jacobi_sweep(b, a, n, lo, hi, 0);
         bench_check(mdsm_barrier(), "mdsm_barrier");
         double *tmp = a;
         a = b;
@@ -68,7 +45,7 @@ static double run_mpi(size_t n, long iters, size_t lo, size_t hi, double *out)
     double *a = calloc(rows * n, sizeof(double)), *b = calloc(rows * n, sizeof(double));
     for (size_t i = lo; i < hi; i++)
         for (size_t j = 0; j < n; j++)
-            a[(i + 1 - lo) * n + j] = b[(i + 1 - lo) * n + j] = initial_value(i, j, n);
+            a[(i + 1 - lo) * n + j] = b[(i + 1 - lo) * n + j] = jacobi_initial_value(i, j, n);
     int up = rank > 0 ? rank - 1 : MPI_PROC_NULL, down = rank < size - 1 ? rank + 1 : MPI_PROC_NULL;
     MPI_Barrier(MPI_COMM_WORLD);
     double t = MPI_Wtime();
@@ -77,7 +54,7 @@ static double run_mpi(size_t n, long iters, size_t lo, size_t hi, double *out)
                      0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         MPI_Sendrecv(a + (rows - 2) * n, (int)n, MPI_DOUBLE, down, 1, a, (int)n, MPI_DOUBLE, up, 1,
                      MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        sweep(b + n, a + n, n, lo, hi, lo);
+        jacobi_sweep(b + n, a + n, n, lo, hi, lo);
         double *tmp = a;
         a = b;
         b = tmp;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jacobi_kernel.h"
 #include "mdsm.h"
 
 #define TOLERANCE 1e-12
@@ -89,35 +90,11 @@ static int parse_options(int argc, char **argv, options_t *o)
  * iteration, so a stale or lost page anywhere shows in the check (from a cold
  * interior, heat would not reach most ranks' rows within the iterations).
  * Both grids get it, so the fixed boundary is right whichever is current. */
-static double initial_value(size_t i, size_t j, size_t n)
-{
-    if (i == 0)
-        return 1.0;
-    if (i == n - 1 || j == 0 || j == n - 1)
-        return 0.0;
-    return (double)((i * 7919 + j * 104729) % 1000) / 1000.0;
-}
-
 static void init_rows(double *g, size_t n, size_t lo, size_t hi)
 {
     for (size_t i = lo; i < hi; i++)
         for (size_t j = 0; j < n; j++)
-            g[i * n + j] = initial_value(i, j, n);
-}
-
-/* One Jacobi step on rows [lo, hi) of dst, leaving the boundary alone. The
- * distributed solve and the reference share it so their arithmetic is the
- * same operation for operation. */
-static void sweep(double *restrict dst, const double *restrict src, size_t n, size_t lo, size_t hi)
-{
-    if (lo < 1)
-        lo = 1;
-    if (hi > n - 1)
-        hi = n - 1;
-    for (size_t i = lo; i < hi; i++)
-        for (size_t j = 1; j + 1 < n; j++)
-            dst[i * n + j] = 0.25 * (src[(i - 1) * n + j] + src[(i + 1) * n + j] +
-                                     src[i * n + j - 1] + src[i * n + j + 1]);
+            g[i * n + j] = jacobi_initial_value(i, j, n);
 }
 
 /* Runs the iterations on this rank's rows [lo, hi); *cur ends up holding the
@@ -126,7 +103,7 @@ static double solve(double **cur, double **next, const options_t *o, size_t lo, 
 {
     double t = MPI_Wtime();
     for (long it = 0; it < o->iters; it++) {
-        sweep(*next, *cur, o->n, lo, hi);
+        jacobi_sweep(*next, *cur, o->n, lo, hi, 0);
         check(mdsm_barrier(), "mdsm_barrier");
         double *tmp = *cur;
         *cur = *next;
@@ -147,7 +124,7 @@ static double *reference(const options_t *o)
     init_rows(a, n, 0, n);
     init_rows(b, n, 0, n);
     for (long it = 0; it < o->iters; it++) {
-        sweep(b, a, n, 0, n);
+        jacobi_sweep(b, a, n, 0, n, 0);
         double *tmp = a;
         a = b;
         b = tmp;
