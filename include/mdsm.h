@@ -182,12 +182,14 @@ int mdsm_num_locks(void);
 /* Acquires lock id (blocking, FIFO-fair across ranks). Acquire semantics:
  * afterwards this rank sees every write made before any earlier mdsm_unlock
  * of id. Errors: MDSM_ERR_LOCK_ID, MDSM_ERR_LOCK_HELD (the caller holds it
- * already), MDSM_ERR_NOT_INITIALIZED. */
+ * already), MDSM_ERR_NOT_INITIALIZED; on MDSM_ERR_MPI after the lock was
+ * obtained the caller holds it and must still mdsm_unlock it. */
 int mdsm_lock(int id);
 
 /* Releases lock id. Release semantics: this rank's writes are made visible
  * to the next holder. Errors: MDSM_ERR_LOCK_ID, MDSM_ERR_NOT_LOCK_HOLDER,
- * MDSM_ERR_NOT_INITIALIZED. */
+ * MDSM_ERR_NOT_INITIALIZED; if writing the changes home fails, the lock is
+ * still handed on and the error returned. */
 int mdsm_unlock(int id);
 
 /* Collective. Release then acquire: afterwards every rank sees every write

@@ -174,3 +174,17 @@ MT_TEST(config, table_queries_validate_arguments)
         MT_EXPECT(v.default_value[0] && v.form[0] && v.doc[0] && v.value[0]);
     }
 }
+
+/* Fewer than 4 cache slots could evict the page a retried access needs. */
+MT_TEST(config, cache_must_hold_four_pages)
+{
+    mdsm_config_t cfg;
+    MT_ASSERT_OK(mdsm_config_init(&cfg));
+    cfg.page_size = 64 * 1024;
+    cfg.cache_size = 128 * 1024;
+    MT_EXPECT_RC(mdsm_init(MPI_COMM_WORLD, &cfg), MDSM_ERR_CONFIG);
+    MT_EXPECT(strstr(mdsm_last_error_message(), "at least 4 pages") != NULL);
+    cfg.cache_size = 256 * 1024;
+    MT_EXPECT_OK(mdsm_init(MPI_COMM_WORLD, &cfg));
+    MT_EXPECT_OK(mdsm_finalize());
+}

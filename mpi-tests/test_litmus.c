@@ -305,3 +305,49 @@ MT_MDSM_TEST(litmus, release_atomic_flag_acquire)
     MT_EXPECT_OK(mdsm_free((void *)data));
     MT_EXPECT_OK(mdsm_free(flags));
 }
+
+/* ---- (d) a writer that laps its write-notice ring ------------------------------
+ * The last rank writes X and releases, then logs more notices than the ring
+ * holds (changing atomics) before raising the flag. Rank 0, which cached X
+ * earlier, must still see the write after its acquire: the notice naming X
+ * was overwritten, which it has to detect (and then invalidate everything). */
+enum { LAP_NOTICES = 66000 };
+
+MT_MDSM_TEST(litmus, fence_sees_writes_of_a_writer_that_lapped_its_notices)
+{
+    int n = mdsm_nranks(), me = mdsm_rank(), writer = n - 1;
+    long ps = mdsm_page_size();
+    char *base = mdsm_alloc((size_t)(2 * n + 2) * (size_t)ps);
+    MT_ASSERT(base != NULL);
+    int64_t *flag = (int64_t *)base, *dummy = (int64_t *)(base + ps);
+    /* X on a page the writer homes, so that rank 0 reads a cached copy. */
+    volatile uint64_t *x = (volatile uint64_t *)(base + 2 * ps);
+    for (int p = 2 * n + 1; p >= 2; p--)
+        if (mdsm_home_of(base + (size_t)p * (size_t)ps) == writer)
+            x = (volatile uint64_t *)(base + (size_t)p * (size_t)ps);
+    MT_EXPECT_EQ(*x, 0); /* every rank caches X's page now */
+    MT_EXPECT_OK(mdsm_barrier());
+    if (n > 1 && me == writer) {
+        *x = 42;
+        MT_EXPECT_OK(mdsm_release());
+        for (int i = 0; i < LAP_NOTICES; i++)
+            if (mdsm_fetch_add(dummy, 1, NULL) != MDSM_OK) {
+                mt_fail(__FILE__, __LINE__, "mdsm_fetch_add failed at %d", i);
+                break;
+            }
+        MT_EXPECT_OK(mdsm_fetch_add(flag, 1, NULL));
+    } else if (n > 1 && me == 0) {
+        int64_t seen = 0;
+        double deadline = dc_now() + DC_WAIT_LIMIT_S;
+        while (seen == 0 && dc_now() < deadline)
+            MT_EXPECT_OK(mdsm_fetch_add(flag, 0, &seen));
+        MT_EXPECT_EQ(seen, 1);
+        MT_EXPECT_OK(mdsm_acquire());
+        if (*x != 42)
+            mt_fail(__FILE__, __LINE__,
+                    "after acquire X (home rank %d) reads %llu, expected 42 from rank %d",
+                    dc_home(x), (unsigned long long)*x, writer);
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
+}

@@ -51,8 +51,6 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     uint64_t npages = mdsm_space.npages;
     c.page_size = s->page_size;
     c.nslots = s->cache_size / s->page_size;
-    if (c.nslots < 1)
-        c.nslots = 1;
     c.written = written;
     c.pages = lazy_array(npages * sizeof(*c.pages));
     c.dirty = lazy_array(npages * sizeof(*c.dirty));

@@ -57,8 +57,8 @@ static const struct var_desc table[] = {
      "Bytes of global address space reserved on every rank; each rank homes 1/nranks of it",
      KIND_SIZE, MiB, 16 * TiB, NULL, SET(space_size), API(space_size)},
     {"MDSM_CACHE_SIZE", "256M", "size with unit K, M, G or T (e.g. 64M, 2G), 64K..1T",
-     "Bytes of remote pages a rank may cache; beyond it pages are evicted", KIND_SIZE, 64 * KiB,
-     TiB, NULL, SET(cache_size), API(cache_size)},
+     "Bytes of remote pages a rank may cache (at least 4 pages); beyond it pages are evicted",
+     KIND_SIZE, 64 * KiB, TiB, NULL, SET(cache_size), API(cache_size)},
     {"MDSM_PAGE_SIZE", NULL, "size, a power of two multiple of the OS page size, up to 1M",
      "Coherence unit: the granularity of faults, fetches and invalidation", KIND_SIZE, 0, MiB, NULL,
      SET(page_size), API(page_size)},
@@ -270,6 +270,13 @@ int mdsm_config_resolve(const mdsm_config_t *cfg, struct mdsm_config_resolved *o
             return rc;
         store(&table[i], &out->s, v);
     }
+    /* An access may span two pages, and a copy between two spans four: with
+     * fewer slots the cache could evict what the retried access needs. */
+    if (out->s.cache_size < 4 * out->s.page_size)
+        return mdsm_fail(MDSM_ERR_CONFIG,
+                         "MDSM_CACHE_SIZE=%zu is invalid: expected at least 4 pages of "
+                         "MDSM_PAGE_SIZE=%zu",
+                         out->s.cache_size, out->s.page_size);
     return MDSM_OK;
 }
 

@@ -128,12 +128,15 @@ static int start_dsm(struct mdsm_context *ctx)
     meta_layout_compute(ctx->nranks, s->num_locks);
     rc = rma_init(ctx->comm, mdsm_space.arena, mdsm_space.arena_size, mdsm_meta.size,
                   mdsm_meta.stripes, META_STRIPES, &mdsm_meta_base);
-    if (rc != MDSM_OK)
+    rc = mdsm_agree(ctx->comm, rc, "mdsm_init");
+    if (rc != MDSM_OK) {
+        rma_fini();
         goto err_local;
-    rc = fault_install();
+    }
+    /* progress_start is collective (it duplicates comm): every rank calls it. */
+    rc = progress_start(ctx->comm, s->progress == MDSM_PROGRESS_THREAD, s->progress_interval_us);
     if (rc == MDSM_OK)
-        rc =
-            progress_start(ctx->comm, s->progress == MDSM_PROGRESS_THREAD, s->progress_interval_us);
+        rc = fault_install();
     rc = mdsm_agree(ctx->comm, rc, "mdsm_init");
     if (rc != MDSM_OK)
         goto err_fault;

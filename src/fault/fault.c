@@ -27,20 +27,20 @@ static int is_write_access(void *uctx)
 
 static void chain(int sig, siginfo_t *si, void *uctx)
 {
-    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
+    /* sa_handler and sa_sigaction share storage: test for the special values first. */
+    if (previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN) {
+        /* Default action: restore it; returning re-runs the access, which
+         * kills the process with SIGSEGV as it would have without mdsm. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        sigaction(sig, &dfl, NULL);
+        return;
+    }
+    if (previous.sa_flags & SA_SIGINFO)
         previous.sa_sigaction(sig, si, uctx);
-        return;
-    }
-    if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    else
         previous.sa_handler(sig);
-        return;
-    }
-    /* Default action: restore it; returning re-runs the access, which kills
-     * the process with SIGSEGV as it would have without mdsm. */
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    sigaction(sig, &dfl, NULL);
 }
 
 static void on_segv(int sig, siginfo_t *si, void *uctx)
@@ -69,8 +69,12 @@ int fault_install(void)
 
 void fault_uninstall(void)
 {
-    if (installed) {
+    if (!installed)
+        return;
+    /* Put the previous handler back only if nobody replaced ours since. */
+    struct sigaction current;
+    if (sigaction(SIGSEGV, NULL, &current) == 0 && (current.sa_flags & SA_SIGINFO) &&
+        current.sa_sigaction == on_segv)
         sigaction(SIGSEGV, &previous, NULL);
-        installed = 0;
-    }
+    installed = 0;
 }

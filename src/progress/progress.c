@@ -11,6 +11,7 @@ static pthread_t thread;
 static int running;
 static int stop;
 static int interval;
+static MPI_Request poll_req = MPI_REQUEST_NULL; /* the spinning thread's own */
 
 static void *loop(void *arg)
 {
@@ -35,10 +36,14 @@ int progress_start(MPI_Comm comm, int use_thread, int interval_us)
     interval = interval_us;
     stop = 0;
     running = 0;
+    static int dummy;
+    MPI_Irecv(&dummy, 1, MPI_INT, MPI_ANY_SOURCE, 2, pcomm, &poll_req);
     if (!use_thread)
         return MDSM_OK;
     int err = pthread_create(&thread, NULL, loop, NULL);
     if (err != 0) {
+        MPI_Cancel(&poll_req);
+        MPI_Wait(&poll_req, MPI_STATUS_IGNORE);
         MPI_Comm_free(&pcomm);
         return mdsm_fail_internal(MDSM_ERR_SYSTEM, "progress: pthread_create: %s", strerror(err));
     }
@@ -53,6 +58,10 @@ void progress_stop(void)
         pthread_join(thread, NULL);
         running = 0;
     }
+    if (poll_req != MPI_REQUEST_NULL) {
+        MPI_Cancel(&poll_req);
+        MPI_Wait(&poll_req, MPI_STATUS_IGNORE);
+    }
     if (pcomm != MPI_COMM_NULL)
         MPI_Comm_free(&pcomm);
 }
@@ -60,5 +69,5 @@ void progress_stop(void)
 void progress_poll(void)
 {
     int flag;
-    MPI_Iprobe(MPI_ANY_SOURCE, 1, pcomm, &flag, MPI_STATUS_IGNORE);
+    MPI_Test(&poll_req, &flag, MPI_STATUS_IGNORE);
 }

@@ -171,7 +171,12 @@ int space_alloc(uint64_t npages, uint64_t *start_out)
         extent_give(&sp->va, start, npages);
         return MDSM_ERR_OUT_OF_SPACE;
     }
-    if (sp->nallocs == sp->cap_allocs) {
+    /* Reuse a dead record (the same one on every rank: records are kept in step). */
+    int idx = -1;
+    for (size_t i = 0; i < sp->nallocs && idx < 0; i++)
+        if (!sp->allocs[i].live)
+            idx = (int)i;
+    if (idx < 0 && sp->nallocs == sp->cap_allocs) {
         size_t cap = sp->cap_allocs ? 2 * sp->cap_allocs : 16;
         struct space_alloc *a = realloc(sp->allocs, cap * sizeof(*a));
         if (!a) {
@@ -182,7 +187,8 @@ int space_alloc(uint64_t npages, uint64_t *start_out)
         sp->allocs = a;
         sp->cap_allocs = cap;
     }
-    int idx = (int)sp->nallocs++;
+    if (idx < 0)
+        idx = (int)sp->nallocs++;
     sp->allocs[idx] = (struct space_alloc){start, npages, home_start, chunk, 1};
 
     uint64_t run_start = 0, run_len = 0;

@@ -28,8 +28,11 @@ static int locate(const char *call, const int64_t *addr, int *home, uint64_t *di
     return MDSM_OK;
 }
 
-static int after_atomic(const int64_t *addr)
+/* Only an atomic that changed the value is a write others must notice. */
+static int after_atomic(const int64_t *addr, int changed)
 {
+    if (!changed)
+        return MDSM_OK;
     uint64_t page = space_page_of(addr);
     notice_append(page);
     int rc = cache_invalidate(page);
@@ -46,7 +49,7 @@ int mdsm_fetch_add(int64_t *addr, int64_t value, int64_t *old)
     int64_t prev = 0;
     rc = rma_fetch_add64(home, disp, value, &prev);
     if (rc == MDSM_OK)
-        rc = after_atomic(addr);
+        rc = after_atomic(addr, value != 0);
     if (rc == MDSM_OK && old)
         *old = prev;
     return rc;
@@ -64,7 +67,7 @@ int mdsm_cas(int64_t *addr, int64_t expected, int64_t desired, int64_t *old)
     int64_t prev = 0;
     rc = rma_cas64(home, disp, expected, desired, &prev);
     if (rc == MDSM_OK)
-        rc = after_atomic(addr);
+        rc = after_atomic(addr, prev == expected && desired != expected);
     if (rc == MDSM_OK)
         *old = prev;
     return rc;

@@ -81,16 +81,17 @@ int mdsm_lock(int id)
         while (rc == MDSM_OK && load_local(meta_qnode_locked(id)) != 0)
             progress_poll();
     }
-    if (rc == MDSM_OK)
-        rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
-    if (rc == MDSM_OK)
-        rc = notice_catch_up(vc);
     if (rc != MDSM_OK)
         return rc;
+    /* In the queue and now at its head: the lock is ours even if catching up
+     * fails below, so that mdsm_unlock can still hand it on. */
     held[id] = 1;
     mdsm_stat.lock_acquires++;
+    rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
+    if (rc == MDSM_OK)
+        rc = notice_catch_up(vc);
     mdsm_stat.lock_wait_s += mdsm_now() - t0;
-    return MDSM_OK;
+    return rc;
 }
 
 int mdsm_unlock(int id)
@@ -102,19 +103,20 @@ int mdsm_unlock(int id)
         return mdsm_fail(MDSM_ERR_NOT_LOCK_HOLDER, "mdsm_unlock(%d): this rank does not hold it",
                          id);
     int home = meta_lock_home(id);
-    rc = sync_release();
-    if (rc == MDSM_OK)
-        rc = rma_meta_put(home, meta_vc(id), notice_vector(), (size_t)n * sizeof(uint64_t));
-    if (rc != MDSM_OK)
-        return rc;
+    /* Hand the lock on even if the release failed: waiting ranks must not
+     * hang. Its error is reported once the handover is done. */
+    int release_rc = sync_release();
+    if (release_rc == MDSM_OK)
+        release_rc = rma_meta_put(home, meta_vc(id), notice_vector(), (size_t)n * sizeof(uint64_t));
     held[id] = 0;
     int32_t next = load_local(meta_qnode_next(id)), old = 0;
     if (next == 0) {
         rc = rma_meta_cas32(home, meta_tail(id), me + 1, 0, &old);
         if (rc != MDSM_OK || old == me + 1)
-            return rc; /* nobody was waiting */
+            return rc != MDSM_OK ? rc : release_rc; /* nobody was waiting */
         while ((next = load_local(meta_qnode_next(id))) == 0)
             progress_poll(); /* a successor is linking itself in */
     }
-    return rma_meta_swap32(next - 1, meta_qnode_locked(id), 0, &old);
+    rc = rma_meta_swap32(next - 1, meta_qnode_locked(id), 0, &old);
+    return rc != MDSM_OK ? rc : release_rc;
 }

@@ -15,7 +15,8 @@ void meta_layout_compute(int nranks, int num_locks)
     m->nranks = nranks;
     m->num_locks = num_locks;
     m->head = 0;
-    m->stripes = 8;
+    m->written = 8;
+    m->stripes = 16;
     m->tails = align8(m->stripes + META_STRIPES * sizeof(int32_t));
     m->qnodes = align8(m->tails + homed * sizeof(int32_t));
     m->vcs = align8(m->qnodes + (size_t)num_locks * 8);

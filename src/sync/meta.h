@@ -11,6 +11,7 @@
 
 struct meta_layout {
     size_t head;    /* uint64: notices this rank has published */
+    size_t written; /* uint64: ring slots written so far (published or not) */
     size_t stripes; /* int32[META_STRIPES] */
     size_t tails;   /* int32[locks homed here]: MCS queue tail, rank+1 or 0 */
     size_t qnodes;  /* struct {int32 next, locked}[num_locks]: this rank's queue nodes */

@@ -12,7 +12,7 @@ static int me, n;
 static uint64_t head;       /* notices logged (published or not) */
 static uint64_t *seen;      /* per rank: notices caught up with; seen[me] = published */
 static uint32_t *scratch;   /* entries fetched in one batch */
-static uint64_t *now_heads; /* heads re-read after fetching */
+static uint64_t *now_heads; /* slots written, re-read after fetching */
 
 int notice_init(int rank, int nranks)
 {
@@ -39,14 +39,19 @@ void notice_fini(void)
     now_heads = NULL;
 }
 
-static uint64_t *log_base(void)
+static uint64_t *meta_word(size_t off)
 {
-    return (uint64_t *)(mdsm_meta_base + mdsm_meta.head);
+    return (uint64_t *)(mdsm_meta_base + off);
 }
 
 void notice_append(uint64_t page)
 {
     uint32_t *log = (uint32_t *)(mdsm_meta_base + mdsm_meta.log);
+    /* Announce the slot before overwriting it: a reader that fetched an old
+     * entry from it then sees, re-reading this counter, that it was lapped,
+     * even though the entries were not published yet. */
+    __atomic_store_n(meta_word(mdsm_meta.written), head + 1, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     log[head % META_LOG_CAP] = (uint32_t)page;
     head++;
 }
@@ -54,7 +59,7 @@ void notice_append(uint64_t page)
 void notice_publish(void)
 {
     rma_meta_sync(); /* entries before the head that announces them */
-    __atomic_store_n(log_base(), head, __ATOMIC_RELEASE);
+    __atomic_store_n(meta_word(mdsm_meta.head), head, __ATOMIC_RELEASE);
     rma_meta_sync();
     seen[me] = head;
 }
@@ -90,8 +95,9 @@ static int fetch_entries(int r, uint64_t from, uint64_t to, uint32_t *dst)
 }
 
 /* One batch: ranks [r0, r1) whose missing entries fit in scratch together.
- * Two rounds of gets in all: the entries, then the heads again, because a
- * writer that lapped its ring while we read leaves entries we cannot trust. */
+ * Two rounds of gets in all: the entries, then how many slots each writer has
+ * written, because one that lapped its ring while we read (published or not)
+ * leaves entries we cannot trust. */
 static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
 {
     uint64_t at = 0;
@@ -106,7 +112,7 @@ static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
     int rc = rma_meta_flush_all();
     for (int r = r0; r < r1 && rc == MDSM_OK; r++)
         if (r != me && target[r] > seen[r])
-            rc = rma_meta_get_nb(r, mdsm_meta.head, &now_heads[r], sizeof(uint64_t));
+            rc = rma_meta_get_nb(r, mdsm_meta.written, &now_heads[r], sizeof(uint64_t));
     if (rc == MDSM_OK)
         rc = rma_meta_flush_all();
     at = 0;
