@@ -9,6 +9,7 @@
 
 #include "cache/diff.h"
 #include "common/error.h"
+#include "common/lazy.h"
 #include "common/log.h"
 #include "rma/rma.h"
 #include "space/space.h"
@@ -37,13 +38,6 @@ static struct {
     struct mdsm_run *runs;
     cache_written_fn written;
 } c;
-
-static void *lazy_array(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
 
 int cache_init(const struct mdsm_settings *s, cache_written_fn written)
 {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/lazy.h"
 #include "common/log.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -43,13 +44,6 @@ static int reserve(MPI_Comm comm, size_t size, char **out)
     }
     return mdsm_fail_internal(MDSM_ERR_NO_MEMORY,
                               "space: no address range of %zu bytes is free on every rank", size);
-}
-
-/* Lazily backed array: only the touched part costs memory. */
-static void *lazy_array(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, RESERVE_FLAGS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
 }
 
 int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nranks)
