@@ -259,15 +259,21 @@ int cache_release(void)
     int rc = MDSM_OK;
     /* In address order, so that neighbouring pages share one mprotect. */
     qsort(c.dirty, c.ndirty, sizeof(*c.dirty), by_page);
-    uint64_t run = 0, run_len = 0;
+    uint64_t run = 0, run_len = 0, kept = 0;
     for (uint64_t i = 0; i < c.ndirty; i++) {
         uint64_t page = c.dirty[i];
         struct cache_page *p = &c.pages[page];
         p->listed = 0;
         if (p->state == PAGE_DIRTY) {
             int wrc = write_diff(page, p);
-            if (wrc != MDSM_OK && rc == MDSM_OK)
-                rc = wrc;
+            if (wrc != MDSM_OK) {
+                /* Keep the twin and the changes for the next release. */
+                if (rc == MDSM_OK)
+                    rc = wrc;
+                p->listed = 1;
+                c.dirty[kept++] = page;
+                continue;
+            }
             p->state = PAGE_CACHED;
         } else if (p->state == PAGE_HOME_DIRTY) {
             p->state = PAGE_HOME_CLEAN;
@@ -286,7 +292,7 @@ int cache_release(void)
     }
     if (run_len)
         protect_run(run, run_len, PROT_READ);
-    c.ndirty = 0;
+    c.ndirty = kept;
     int frc = rma_flush_home();
     return rc != MDSM_OK ? rc : frc;
 }

@@ -125,7 +125,8 @@ static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
         for (uint64_t i = 0; i < count && rc == MDSM_OK && !*all; i++)
             rc = cache_invalidate(scratch[at + i]);
         at += count;
-        seen[r] = target[r];
+        if (rc == MDSM_OK) /* a failed invalidation leaves the notices pending */
+            seen[r] = target[r];
     }
     return rc;
 }
