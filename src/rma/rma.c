@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -48,19 +49,67 @@ static int cas64_is_broken(void)
     return major < 4 || (major == 4 && (minor < 1 || (minor == 1 && patch < 5)));
 }
 
+/* Open MPI 4.1 can fail to create a window when disjoint communicators on
+ * one node create theirs at the same moment (their shared-memory segments
+ * collide; seen with split communicators). The failure is collective, so the
+ * ranks agree on each attempt and try again after a short pause. */
+#define WINDOW_ATTEMPTS 5
+
+static int all_ok(MPI_Comm comm, int ok)
+{
+    int all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+    return all;
+}
+
+static int create_home_window(MPI_Comm comm, void *arena, size_t arena_size)
+{
+    for (int attempt = 1;; attempt++) {
+        int ok = MPI_Win_create(arena, (MPI_Aint)arena_size, 1, MPI_INFO_NULL, comm, &home_win) ==
+                 MPI_SUCCESS;
+        if (all_ok(comm, ok))
+            return MDSM_OK;
+        if (ok)
+            MPI_Win_free(&home_win);
+        if (attempt == WINDOW_ATTEMPTS)
+            return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Win_create (home pages) failed %d times",
+                                      attempt);
+        MDSM_INFO("MPI_Win_create (home pages) failed; trying again");
+        usleep((useconds_t)attempt * 2000);
+    }
+}
+
+static int create_meta_window(MPI_Comm comm, size_t meta_size, char **meta_base)
+{
+    for (int attempt = 1;; attempt++) {
+        int ok = MPI_Win_allocate((MPI_Aint)meta_size, 1, MPI_INFO_NULL, comm, meta_base,
+                                  &meta_win) == MPI_SUCCESS;
+        if (all_ok(comm, ok))
+            return MDSM_OK;
+        if (ok)
+            MPI_Win_free(&meta_win);
+        if (attempt == WINDOW_ATTEMPTS)
+            return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Win_allocate (metadata) failed %d times",
+                                      attempt);
+        MDSM_INFO("MPI_Win_allocate (metadata) failed; trying again");
+        usleep((useconds_t)attempt * 2000);
+    }
+}
+
 int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, size_t stripe_off,
              int nstripes, char **meta_base)
 {
     int size;
     MPI_Comm_size(comm, &size);
     solo_arena = size == 1 ? arena : NULL;
-    if (!solo_arena)
-        MPI_TRY(MPI_Win_create(arena, (MPI_Aint)arena_size, 1, MPI_INFO_NULL, comm, &home_win),
-                "MPI_Win_create (home pages)");
-    if (MPI_Win_allocate((MPI_Aint)meta_size, 1, MPI_INFO_NULL, comm, meta_base, &meta_win) !=
-        MPI_SUCCESS) {
-        MPI_Win_free(&home_win);
-        return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Win_allocate (metadata) failed");
+    int rc = solo_arena ? MDSM_OK : create_home_window(comm, arena, arena_size);
+    if (rc != MDSM_OK)
+        return rc;
+    rc = create_meta_window(comm, meta_size, meta_base);
+    if (rc != MDSM_OK) {
+        if (home_win != MPI_WIN_NULL)
+            MPI_Win_free(&home_win);
+        return rc;
     }
     if (!solo_arena) {
         MPI_Win_set_errhandler(home_win, MPI_ERRORS_RETURN);
