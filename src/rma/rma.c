@@ -62,36 +62,23 @@ static int all_ok(MPI_Comm comm, int ok)
     return all;
 }
 
-static int create_home_window(MPI_Comm comm, void *arena, size_t arena_size)
+/* Creates the home window (over arena) or the meta window (allocated into
+ * *meta_base), retrying as above. */
+static int create_window(MPI_Comm comm, int home, void *arena, size_t size, char **meta_base)
 {
+    MPI_Win *win = home ? &home_win : &meta_win;
+    const char *what = home ? "MPI_Win_create (home pages)" : "MPI_Win_allocate (metadata)";
     for (int attempt = 1;; attempt++) {
-        int ok = MPI_Win_create(arena, (MPI_Aint)arena_size, 1, MPI_INFO_NULL, comm, &home_win) ==
-                 MPI_SUCCESS;
+        int mrc = home ? MPI_Win_create(arena, (MPI_Aint)size, 1, MPI_INFO_NULL, comm, win)
+                       : MPI_Win_allocate((MPI_Aint)size, 1, MPI_INFO_NULL, comm, meta_base, win);
+        int ok = mrc == MPI_SUCCESS;
         if (all_ok(comm, ok))
             return MDSM_OK;
         if (ok)
-            MPI_Win_free(&home_win);
+            MPI_Win_free(win);
         if (attempt == WINDOW_ATTEMPTS)
-            return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Win_create (home pages) failed %d times",
-                                      attempt);
-        MDSM_INFO("MPI_Win_create (home pages) failed; trying again");
-        usleep((useconds_t)attempt * 2000);
-    }
-}
-
-static int create_meta_window(MPI_Comm comm, size_t meta_size, char **meta_base)
-{
-    for (int attempt = 1;; attempt++) {
-        int ok = MPI_Win_allocate((MPI_Aint)meta_size, 1, MPI_INFO_NULL, comm, meta_base,
-                                  &meta_win) == MPI_SUCCESS;
-        if (all_ok(comm, ok))
-            return MDSM_OK;
-        if (ok)
-            MPI_Win_free(&meta_win);
-        if (attempt == WINDOW_ATTEMPTS)
-            return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Win_allocate (metadata) failed %d times",
-                                      attempt);
-        MDSM_INFO("MPI_Win_allocate (metadata) failed; trying again");
+            return mdsm_fail_internal(MDSM_ERR_MPI, "%s failed %d times", what, attempt);
+        MDSM_INFO("%s failed; trying again", what);
         usleep((useconds_t)attempt * 2000);
     }
 }
@@ -102,10 +89,10 @@ int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, si
     int size;
     MPI_Comm_size(comm, &size);
     solo_arena = size == 1 ? arena : NULL;
-    int rc = solo_arena ? MDSM_OK : create_home_window(comm, arena, arena_size);
+    int rc = solo_arena ? MDSM_OK : create_window(comm, 1, arena, arena_size, NULL);
     if (rc != MDSM_OK)
         return rc;
-    rc = create_meta_window(comm, meta_size, meta_base);
+    rc = create_window(comm, 0, NULL, meta_size, meta_base);
     if (rc != MDSM_OK) {
         if (home_win != MPI_WIN_NULL)
             MPI_Win_free(&home_win);
