@@ -16,6 +16,7 @@
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -242,6 +243,14 @@ int mdsm_stats_reset(void);
 /* Prints this rank's counters as one line on stdout (what MDSM_STATS=1
  * prints at mdsm_finalize). Error: MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_stats_print(void);
+
+/* ---- Runtime report -------------------------------------------------------- */
+
+/* Writes this rank's runtime decisions to out as "key: value" lines: ranks,
+ * node-local ranks, topology, binding, NUMA placement of home memory and the
+ * MPI workarounds in force. Not collective. `mdsm-info --runtime` prints it
+ * for every rank. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_info_print(FILE *out);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,7 @@
 /* mdsm-info: prints the version, build features and every MDSM_* variable with
- * its resolved value and where that value came from. Does not start MPI jobs. */
+ * its resolved value and where that value came from. With --runtime it starts
+ * mdsm (alone, or on every rank under mpirun/srun) and prints each rank's
+ * runtime decisions in rank order. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,16 +19,37 @@ static const char *source_name(mdsm_config_source_t s)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mdsm-info [-c|--config] [-h|--help]\n"
-               "  -c  print only the configuration table, one variable per line\n");
+    fprintf(f, "usage: mdsm-info [-c|--config] [-r|--runtime] [-h|--help]\n"
+               "  -c  print only the configuration table, one variable per line\n"
+               "  -r  start mdsm and print every rank's runtime decisions\n");
+}
+
+/* Each rank prints its report in turn, so the output reads in rank order. */
+static int print_runtime(void)
+{
+    int rc = mdsm_init(MPI_COMM_WORLD, NULL);
+    if (rc != MDSM_OK) {
+        fprintf(stderr, "mdsm-info: mdsm_init: %s\n", mdsm_last_error_message());
+        return 1;
+    }
+    for (int r = 0; r < mdsm_nranks(); r++) {
+        if (r == mdsm_rank()) {
+            printf("# rank %d\n", r);
+            mdsm_info_print(stdout);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    return mdsm_finalize() == MDSM_OK ? 0 : 1;
 }
 
 int main(int argc, char **argv)
 {
-    int config_only = 0;
+    int config_only = 0, runtime = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
             config_only = 1;
+        } else if (!strcmp(argv[i], "-r") || !strcmp(argv[i], "--runtime")) {
+            runtime = 1;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -36,6 +59,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (runtime)
+        return print_runtime();
     if (!config_only) {
         char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];
         int len = 0;
