@@ -20,8 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "example.h"
 #include "jacobi_kernel.h"
-#include "mdsm.h"
 
 #define TOLERANCE 1e-12
 
@@ -30,34 +30,6 @@ typedef struct options {
     long iters;
     int quiet; /* leave out the statistics table */
 } options_t;
-
-static void check(int rc, const char *what)
-{
-    if (rc == MDSM_OK)
-        return;
-    fprintf(stderr, "jacobi: rank %d: %s failed: %s: %s\n", mdsm_rank(), what, mdsm_strerror(rc),
-            mdsm_last_error_message());
-    MPI_Abort(MPI_COMM_WORLD, 1);
-}
-
-static double *alloc_grid(size_t n)
-{
-    double *g = mdsm_alloc(n * n * sizeof(double));
-    if (!g)
-        check(mdsm_last_error(), "mdsm_alloc");
-    return g;
-}
-
-/* Parses a whole decimal number in [lo, hi]; returns 0 on success. */
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* Returns 0 on success, -1 on a bad command line. */
 static int parse_options(int argc, char **argv, options_t *o)
@@ -70,11 +42,11 @@ static int parse_options(int argc, char **argv, options_t *o)
     while ((c = getopt(argc, argv, "n:i:q")) != -1) {
         switch (c) {
         case 'n':
-            if (parse_long(optarg, 3, 1L << 20, &n))
+            if (ex_parse_long(optarg, 3, 1L << 20, &n))
                 return -1;
             break;
         case 'i':
-            if (parse_long(optarg, 0, 1L << 30, &o->iters))
+            if (ex_parse_long(optarg, 0, 1L << 30, &o->iters))
                 return -1;
             break;
         case 'q': o->quiet = 1; break;
@@ -104,7 +76,7 @@ static double solve(double **cur, double **next, const options_t *o, size_t lo, 
     double t = MPI_Wtime();
     for (long it = 0; it < o->iters; it++) {
         jacobi_sweep(*next, *cur, o->n, lo, hi, 0);
-        check(mdsm_barrier(), "mdsm_barrier");
+        ex_check(mdsm_barrier(), "mdsm_barrier");
         double *tmp = *cur;
         *cur = *next;
         *next = tmp;
@@ -116,11 +88,7 @@ static double solve(double **cur, double **next, const options_t *o, size_t lo, 
 static double *reference(const options_t *o)
 {
     size_t n = o->n;
-    double *a = malloc(n * n * sizeof(double)), *b = malloc(n * n * sizeof(double));
-    if (!a || !b) {
-        fprintf(stderr, "jacobi: out of memory for the reference grid\n");
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
+    double *a = ex_private(n * n * sizeof(double)), *b = ex_private(n * n * sizeof(double));
     init_rows(a, n, 0, n);
     init_rows(b, n, 0, n);
     for (long it = 0; it < o->iters; it++) {
@@ -167,34 +135,6 @@ static int verify(const double *got, const options_t *o)
     return ok;
 }
 
-static void print_stats_table(const mdsm_stats_t *s, int nranks)
-{
-    printf("jacobi: mdsm statistics of the solve (iterations only)\n");
-    printf("  %4s %9s %9s %9s %9s %9s %9s %9s %7s %8s %9s\n", "rank", "rd-fault", "wr-fault",
-           "fetched", "fetch-MiB", "diffs", "diff-KiB", "invalid", "evict", "barriers",
-           "barrier-s");
-    for (int r = 0; r < nranks; r++)
-        printf("  %4d %9llu %9llu %9llu %9.2f %9llu %9.1f %9llu %7llu %8llu %9.3f\n", r,
-               (unsigned long long)s[r].read_faults, (unsigned long long)s[r].write_faults,
-               (unsigned long long)s[r].pages_fetched, s[r].bytes_fetched / 1048576.0,
-               (unsigned long long)s[r].diffs, s[r].diff_bytes / 1024.0,
-               (unsigned long long)s[r].invalidations, (unsigned long long)s[r].evictions,
-               (unsigned long long)s[r].barriers, s[r].barrier_s);
-}
-
-/* Collects every rank's counters on rank 0 and prints them as one table. */
-static void report_stats(const mdsm_stats_t *mine, int rank, int nranks)
-{
-    mdsm_stats_t *all = rank == 0 ? malloc((size_t)nranks * sizeof(*all)) : NULL;
-    if (rank == 0 && !all)
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    MPI_Gather(mine, (int)sizeof(*mine), MPI_BYTE, all, (int)sizeof(*mine), MPI_BYTE, 0,
-               MPI_COMM_WORLD);
-    if (rank == 0)
-        print_stats_table(all, nranks);
-    free(all);
-}
-
 /* Allocates and initialises the grids, solves, reports; returns the verdict
  * that rank 0 reached, the same on every rank. */
 static int run(const options_t *o)
@@ -202,16 +142,15 @@ static int run(const options_t *o)
     int rank = mdsm_rank(), nranks = mdsm_nranks();
     size_t n = o->n;
     size_t lo = (size_t)rank * n / (size_t)nranks, hi = (size_t)(rank + 1) * n / (size_t)nranks;
-    double *cur = alloc_grid(n), *next = alloc_grid(n);
+    double *cur = ex_alloc(n * n * sizeof(double)), *next = ex_alloc(n * n * sizeof(double));
     init_rows(cur, n, lo, hi);
     init_rows(next, n, lo, hi);
-    check(mdsm_barrier(), "mdsm_barrier");
+    ex_check(mdsm_barrier(), "mdsm_barrier");
 
-    check(mdsm_stats_reset(), "mdsm_stats_reset");
-    double mine = solve(&cur, &next, o, lo, hi), slowest;
+    ex_check(mdsm_stats_reset(), "mdsm_stats_reset");
+    double slowest = ex_max_over_ranks(solve(&cur, &next, o, lo, hi));
     mdsm_stats_t stats;
-    check(mdsm_stats_get(&stats), "mdsm_stats_get");
-    MPI_Reduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    ex_check(mdsm_stats_get(&stats), "mdsm_stats_get");
 
     int ok = 1;
     if (rank == 0) {
@@ -220,35 +159,18 @@ static int run(const options_t *o)
                o->iters ? slowest * 1e3 / (double)o->iters : 0.0);
         ok = verify(cur, o);
     }
-    if (!o->quiet)
-        report_stats(&stats, rank, nranks);
-    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    check(mdsm_free(cur), "mdsm_free");
-    check(mdsm_free(next), "mdsm_free");
+    ok = ex_verdict(ok, &stats, "the solve (iterations only)", o->quiet);
+    ex_check(mdsm_free(cur), "mdsm_free");
+    ex_check(mdsm_free(next), "mdsm_free");
     return ok;
 }
 
 int main(int argc, char **argv)
 {
-    int rc = mdsm_init(MPI_COMM_WORLD, NULL);
-    if (rc != MDSM_OK) {
-        fprintf(stderr, "jacobi: mdsm_init failed: %s: %s\n", mdsm_strerror(rc),
-                mdsm_last_error_message());
+    if (ex_init("jacobi") != 0)
         return 1;
-    }
     options_t o;
-    if (parse_options(argc, argv, &o) != 0) {
-        if (mdsm_rank() == 0)
-            fprintf(stderr, "usage: jacobi [-n N (>= 3)] [-i iterations (>= 0)] [-q]\n");
-        mdsm_finalize();
-        return 2;
-    }
-    int ok = run(&o);
-    rc = mdsm_finalize();
-    if (rc != MDSM_OK) { /* MPI may be gone: report, do not abort */
-        fprintf(stderr, "jacobi: mdsm_finalize failed: %s: %s\n", mdsm_strerror(rc),
-                mdsm_last_error_message());
-        return 1;
-    }
-    return ok ? 0 : 1;
+    if (parse_options(argc, argv, &o) != 0)
+        return ex_usage("jacobi [-n N (>= 3)] [-i iterations (>= 0)] [-q]\n");
+    return ex_finalize(run(&o));
 }
