@@ -123,8 +123,8 @@ void ex_report_stats(const mdsm_stats_t *mine, const char *title)
     if (rank == 0) {
         printf("%s: mdsm statistics of %s\n", ex_name, title);
         printf("  %5s %8s %8s %8s %9s %8s %8s %8s %6s %7s %7s %8s %9s\n", "rank", "rd-fault",
-               "wr-fault", "fetched", "fetch-MiB", "diffs", "diff-KiB", "invalid", "evict",
-               "locks", "lock-s", "barriers", "barrier-s");
+               "wr-fault", "fetched", "fetch-MiB", "diffs", "diff-KiB", "invalid", "evict", "locks",
+               "lock-s", "barriers", "barrier-s");
         mdsm_stats_t sum = {0};
         char who[16];
         for (int r = 0; r < nranks; r++) {

@@ -87,7 +87,8 @@ static void multiply_rows(double *restrict c, const double *restrict a, const do
 /* Rank 0: compares c with the sequential product; returns 1 if equal. */
 static int verify(const double *c, size_t n)
 {
-    double *a = ex_private(n * n * sizeof(double)), *b = ex_private(n * n * sizeof(double)), *want = ex_private(n * n * sizeof(double));
+    double *a = ex_private(n * n * sizeof(double)), *b = ex_private(n * n * sizeof(double)),
+           *want = ex_private(n * n * sizeof(double));
     fill_rows(a, b, n, 0, n);
     multiply_rows(want, a, b, n, 0, n);
     size_t wrong = 0, first = 0;

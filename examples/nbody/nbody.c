@@ -40,7 +40,7 @@
 #define MAX_PARTICLES 65536
 
 typedef struct options {
-    size_t n;  /* particles */
+    size_t n; /* particles */
     long steps;
     size_t bs; /* particles per block */
     int quiet;
@@ -279,11 +279,15 @@ int main(int argc, char **argv)
         return 1;
     options_t o;
     if (parse_options(argc, argv, &o) != 0)
-        return ex_usage("nbody [-n particles (2..%d)] [-i steps (>= 0)] [-b block size (>= 1)] [-q]\n", MAX_PARTICLES);
+        return ex_usage(
+            "nbody [-n particles (2..%d)] [-i steps (>= 0)] [-b block size (>= 1)] [-q]\n",
+            MAX_PARTICLES);
     if (num_blocks(&o) > (size_t)mdsm_num_locks()) { /* one lock per block */
         if (mdsm_rank() == 0)
-            fprintf(stderr, "nbody: %zu blocks need %zu locks, MDSM_NUM_LOCKS is %d: raise it "
-                    "or the block size (-b)\n", num_blocks(&o), num_blocks(&o), mdsm_num_locks());
+            fprintf(stderr,
+                    "nbody: %zu blocks need %zu locks, MDSM_NUM_LOCKS is %d: raise it "
+                    "or the block size (-b)\n",
+                    num_blocks(&o), num_blocks(&o), mdsm_num_locks());
         mdsm_finalize();
         return 2;
     }

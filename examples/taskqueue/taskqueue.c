@@ -365,6 +365,7 @@ int main(int argc, char **argv)
         return 1;
     options_t o;
     if (parse_options(argc, argv, &o) != 0)
-        return ex_usage("taskqueue [-n image side (1..32768)] [-i iteration limit (1..16777216)] [-t initial tile side (1..32768)] [-q]\n");
+        return ex_usage("taskqueue [-n image side (1..32768)] [-i iteration limit (1..16777216)] "
+                        "[-t initial tile side (1..32768)] [-q]\n");
     return ex_finalize(run(&o));
 }
