@@ -101,8 +101,8 @@ static int stat_value(const mdsm_stats_t *st, const char *name, long long *value
             continue;
         const char *p = (const char *)st + map[i].offset;
         *is_ns = map[i].ns;
-        *value = map[i].ns ? (long long)(*(const double *)p * 1e9)
-                           : (long long)*(const uint64_t *)p;
+        *value =
+            map[i].ns ? (long long)(*(const double *)p * 1e9) : (long long)*(const uint64_t *)p;
         return 0;
     }
     return -1;
@@ -122,8 +122,9 @@ static void expect_matches_stats(const struct sde_set *s)
         }
         long long d = s->v[i] - want;
         if (ns ? (d < -1000 || d > 1000) : d != 0)
-            mt_fail(__FILE__, __LINE__, "sde:::mdsm::%s reads %lld through PAPI, mdsm_stats_get %lld",
-                    s->names[i], s->v[i], want);
+            mt_fail(__FILE__, __LINE__,
+                    "sde:::mdsm::%s reads %lld through PAPI, mdsm_stats_get %lld", s->names[i],
+                    s->v[i], want);
     }
 }
 
@@ -238,8 +239,9 @@ MT_MDSM_TEST(papi, written_bytes_move_diff_counters_exactly)
         size_t rr = n > 1 ? page_homed_by(a, pages, ps, (r + 1) % n) : pages;
         for (size_t i = 0; i < rw; i++) {
             if (rr < pages && a[rr * ps + i] != pattern(rr, i, r)) {
-                mt_fail(__FILE__, __LINE__, "byte %zu of page %zu written by rank %d reads %d, want %d",
-                        i, rr, r, a[rr * ps + i], pattern(rr, i, r));
+                mt_fail(__FILE__, __LINE__,
+                        "byte %zu of page %zu written by rank %d reads %d, want %d", i, rr, r,
+                        a[rr * ps + i], pattern(rr, i, r));
                 break;
             }
             if (a[ro * ps + (size_t)ps / 2 + i] != pattern(ro, i, r)) {

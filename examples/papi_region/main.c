@@ -27,9 +27,15 @@
 #define MAX_EVENTS 24
 
 static const char *default_events[] = {
-    "sde:::mdsm::READ_FAULTS",  "sde:::mdsm::PAGES_FETCHED",   "sde:::mdsm::DIFFS",
-    "sde:::mdsm::DIFF_BYTES",   "sde:::mdsm::INVALIDATIONS",   "sde:::mdsm::LOCK_ACQUIRES",
-    "sde:::mdsm::BARRIERS",     "sde:::mdsm::BARRIER_NS",      "perf::PERF_COUNT_SW_PAGE_FAULTS",
+    "sde:::mdsm::READ_FAULTS",
+    "sde:::mdsm::PAGES_FETCHED",
+    "sde:::mdsm::DIFFS",
+    "sde:::mdsm::DIFF_BYTES",
+    "sde:::mdsm::INVALIDATIONS",
+    "sde:::mdsm::LOCK_ACQUIRES",
+    "sde:::mdsm::BARRIERS",
+    "sde:::mdsm::BARRIER_NS",
+    "perf::PERF_COUNT_SW_PAGE_FAULTS",
     "perf::PERF_COUNT_SW_TASK_CLOCK",
 };
 
@@ -173,8 +179,7 @@ static void report(const mdsm_papi_region_t *r, const options_t *o, int rank, in
     long long *all = rank == 0 ? malloc((size_t)nranks * MAX_EVENTS * sizeof(*all)) : NULL;
     if (rank == 0 && !all)
         MPI_Abort(MPI_COMM_WORLD, 1);
-    MPI_Gather(mine, o->nevents, MPI_LONG_LONG, all, o->nevents, MPI_LONG_LONG, 0,
-               MPI_COMM_WORLD);
+    MPI_Gather(mine, o->nevents, MPI_LONG_LONG, all, o->nevents, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
     if (rank != 0)
         return;
     printf("papi_region: the region counted on each rank (%d PAPI event sets per rank)\n",
@@ -252,8 +257,9 @@ int main(int argc, char **argv)
     options_t o;
     if (parse_options(argc, argv, &o) != 0) {
         if (mdsm_rank() == 0)
-            fprintf(stderr, "usage: papi_region [-n elements 16..67108864] [-s sweeps 0..1000] "
-                            "[-e PAPI_EVENT]... (at most %d events)\n",
+            fprintf(stderr,
+                    "usage: papi_region [-n elements 16..67108864] [-s sweeps 0..1000] "
+                    "[-e PAPI_EVENT]... (at most %d events)\n",
                     MAX_EVENTS);
         mdsm_finalize();
         return 2;

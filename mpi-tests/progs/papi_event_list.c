@@ -135,10 +135,12 @@ int main(int argc, char **argv)
         perror("popen");
         return 1;
     }
-    char line[512], prev[256] = "";
+    char line[512], prev[256] = "", other[4096] = ""; /* other: lines outside tables */
     int expect_doc = -1; /* event whose description the next line holds */
     while (fgets(line, sizeof(line), p)) {
         char text[256];
+        if (!strchr("|-= ", line[0]) && strlen(other) + strlen(line) < sizeof(other))
+            strcat(other, line);
         row_text(line, text, sizeof(text));
         if (expect_doc >= 0) {
             const char *doc = NULL;
@@ -172,7 +174,7 @@ int main(int argc, char **argv)
     }
     int status = pclose(p);
     if (status != 0) {
-        printf("FAIL: '%s' exited with status %d\n", cmd, status);
+        printf("FAIL: '%s' exited with status %d, saying:\n%s", cmd, status, other);
         failures++;
     }
     int listed = 0;

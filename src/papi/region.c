@@ -43,7 +43,8 @@ static int ensure_papi(const char *call)
     int v = PAPI_library_init(PAPI_VER_CURRENT);
     if (v != PAPI_VER_CURRENT)
         return mdsm_fail(MDSM_ERR_PAPI, "%s: PAPI_library_init failed: %s", call,
-                         v < 0 ? PAPI_strerror(v) : "libpapi is not the version mdsm was built with");
+                         v < 0 ? PAPI_strerror(v)
+                               : "libpapi is not the version mdsm was built with");
     return MDSM_OK;
 }
 
@@ -86,8 +87,9 @@ static int resolve(const char *const *events, int i, int *code, int *cidx)
     if (strncmp(name, SDE_PREFIX, strlen(SDE_PREFIX)) == 0 && sde_find(name) < 0) {
         char names[320];
         sde_list_names(names, sizeof(names));
-        return mdsm_fail(MDSM_ERR_EVENT, "%s: unknown mdsm event '%s'; expected %s<NAME> with NAME one of %s",
-                         call, name, SDE_PREFIX, names);
+        return mdsm_fail(MDSM_ERR_EVENT,
+                         "%s: unknown mdsm event '%s'; expected %s<NAME> with NAME one of %s", call,
+                         name, SDE_PREFIX, names);
     }
     int prc = PAPI_event_name_to_code(name, code);
     if (prc != PAPI_OK)
@@ -122,10 +124,11 @@ static int add_event(struct mdsm_papi_region *r, int i, int code, int cidx, int 
     struct region_set *set = &r->sets[s];
     int prc = PAPI_add_event(set->eventset, code);
     if (prc == PAPI_ECNFLCT)
-        return mdsm_fail(MDSM_ERR_EVENT,
-                         "%s: event '%s' cannot be counted together with the region's other "
-                         "events of component '%s' (PAPI_add_event: %s); count it in another region",
-                         call, r->names[i], component_name(cidx), PAPI_strerror(prc));
+        return mdsm_fail(
+            MDSM_ERR_EVENT,
+            "%s: event '%s' cannot be counted together with the region's other "
+            "events of component '%s' (PAPI_add_event: %s); count it in another region",
+            call, r->names[i], component_name(cidx), PAPI_strerror(prc));
     if (prc == PAPI_ENOEVNT || prc == PAPI_ENOSUPP)
         return mdsm_fail(MDSM_ERR_EVENT,
                          "%s: event '%s' cannot be counted on this machine (PAPI_add_event: %s); "
@@ -245,8 +248,7 @@ int mdsm_papi_region_stop(mdsm_papi_region_t *r)
         return mdsm_fail(MDSM_ERR_INVALID_ARG, "%s: region is NULL", call);
     if (!r->running)
         return mdsm_fail(MDSM_ERR_CALL_ORDER,
-                         "%s: the region is not running; call mdsm_papi_region_start first",
-                         call);
+                         "%s: the region is not running; call mdsm_papi_region_start first", call);
     r->running = 0;
     int prc = stop_sets(r, r->nsets, 1);
     return prc == PAPI_OK ? MDSM_OK : papi_fail(call, "PAPI_stop", prc);

@@ -13,15 +13,17 @@
 enum sde_kind { SDE_COUNT, SDE_SECONDS };
 
 struct sde_event {
-    const char *full;  /* sde:::mdsm::NAME, as readers write it */
-    const char *name;  /* NAME, as registered */
-    size_t offset;     /* in mdsm_stats_t */
+    const char *full; /* sde:::mdsm::NAME, as readers write it */
+    const char *name; /* NAME, as registered */
+    size_t offset;    /* in mdsm_stats_t */
     enum sde_kind kind;
     const char *description;
 };
 
 #define EVENT(NAME, field, kind, description)                                                      \
-    {SDE_PREFIX #NAME, #NAME, offsetof(mdsm_stats_t, field), kind, description}
+    {                                                                                              \
+        SDE_PREFIX #NAME, #NAME, offsetof(mdsm_stats_t, field), kind, description                  \
+    }
 
 /* The one list of mdsm's events: registration, the papi_native_avail hook,
  * mdsm_papi_event and the region's name check all read it. */
