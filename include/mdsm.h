@@ -48,7 +48,10 @@ typedef enum mdsm_status {
     MDSM_ERR_NOT_GLOBAL = -15,         /* address is not inside mdsm global memory */
     MDSM_ERR_ALIGNMENT = -16,          /* atomic operand is not 8-byte aligned */
     MDSM_ERR_MISMATCH = -17,           /* ranks passed different arguments to a collective */
-    MDSM_ERR_INTERNAL = -18            /* a bug in mdsm; please report it */
+    MDSM_ERR_INTERNAL = -18,           /* a bug in mdsm; please report it */
+    MDSM_ERR_PAPI = -19,               /* a PAPI call failed (mdsm_papi.h) */
+    MDSM_ERR_EVENT = -20,              /* PAPI event unknown or not countable here (mdsm_papi.h) */
+    MDSM_ERR_CALL_ORDER = -21          /* call out of order, e.g. stop before start (mdsm_papi.h) */
 } mdsm_status_t;
 
 /* Short, static description of a status code (never NULL). */
@@ -237,7 +240,12 @@ typedef struct mdsm_stats {
 /* Copies this rank's counters. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_stats_get(mdsm_stats_t *out);
 
-/* Zeroes this rank's counters. Error: MDSM_ERR_NOT_INITIALIZED. */
+/* Zeroes this rank's counters. Error: MDSM_ERR_NOT_INITIALIZED.
+ * The same counters are PAPI events (sde:::mdsm::<NAME>, see mdsm_papi.h),
+ * which count from process start and are not zeroed, here or by mdsm_init:
+ * PAPI reports the change between PAPI_start and PAPI_read/PAPI_stop, so a
+ * reset in between leaves that change intact. Use PAPI_reset to zero a
+ * running PAPI count. */
 int mdsm_stats_reset(void);
 
 /* Prints this rank's counters as one line on stdout (what MDSM_STATS=1

@@ -1,5 +1,6 @@
-/* Deliberate failures. Each test here must FAIL; ctest runs them through
- * expect-failure checks that also match the harness's messages. */
+/* Deliberate failures and skips. Each xfail test here must FAIL, each skip
+ * test must be reported SKIPPED; ctest runs them through checks that match
+ * the exit status and the harness's messages. */
 #include <unistd.h>
 
 #include "mt.h"
@@ -24,4 +25,19 @@ MT_TEST(xfail, rank_leaves_early)
 MT_TEST(xfail, all_ranks_hang)
 {
     sleep(600);
+}
+
+/* Every rank skips: the test is SKIPPED with the reason, and the job passes. */
+MT_TEST(skip, all_ranks_skip)
+{
+    MT_SKIP("no frobnicator on rank %d", mt_rank());
+    MT_EXPECT(0); /* not reached */
+}
+
+/* Rank 0 skips but the last rank fails: the failure wins. */
+MT_TEST(skip, failure_beats_skip)
+{
+    if (mt_rank() == 0 && mt_nranks() > 1)
+        MT_SKIP("rank 0 has no frobnicator");
+    MT_EXPECT_EQ(mt_rank(), -1);
 }

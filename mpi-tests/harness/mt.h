@@ -35,6 +35,21 @@ void mt_register(const char *suite, const char *name, mt_body_fn fn, const char 
 void mt_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Marks the running test skipped on this rank, with the reason. The verdict
+ * is agreed as usual: a failure on any rank wins; otherwise, if any rank
+ * skipped, gtest reports the test SKIPPED with the first rank's reason (and
+ * the job still passes). Use MT_SKIP, which also returns from the body; skip
+ * only for what this machine cannot do (e.g. no hardware counters), and make
+ * every rank take the same path so that none waits in a collective. */
+void mt_skip(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define MT_SKIP(...)                                                                               \
+    do {                                                                                           \
+        mt_skip(__FILE__, __LINE__, __VA_ARGS__);                                                  \
+        return;                                                                                    \
+    } while (0)
+
 /* Rank and size of MPI_COMM_WORLD. */
 int mt_rank(void);
 int mt_nranks(void);

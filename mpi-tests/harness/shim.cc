@@ -38,6 +38,8 @@ MPI_Comm agree_comm = MPI_COMM_NULL; // private, so a stray collective cannot ma
 int world_rank = 0, world_size = 1;
 std::string local_failures; // this rank's failure text for the running test
 int local_failure_count = 0;
+std::string local_skip;            // this rank's reason for skipping the running test
+constexpr char kSkipMark = '\x01'; // starts a skip reason in the agreement
 bool capturing = false;
 int captured_count = 0;
 std::string captured_first;
@@ -129,6 +131,8 @@ std::vector<char> agree(const std::string &test)
     std::snprintf(mine.data(), kMessageBytes, "%s", local_failures.c_str());
     if (local_failure_count > 0 && mine[0] == '\0')
         mine[0] = '?';
+    if (local_failure_count == 0 && !local_skip.empty())
+        std::snprintf(mine.data(), kMessageBytes, "%c%s", kSkipMark, local_skip.c_str());
     MPI_Request req;
     MPI_Iallgather(mine.data(), kMessageBytes, MPI_CHAR, all.data(), kMessageBytes, MPI_CHAR,
                    agree_comm, &req);
@@ -163,6 +167,7 @@ class MpiTest : public ::testing::Test
         std::string id = e_.suite + "." + e_.name;
         local_failures.clear();
         local_failure_count = 0;
+        local_skip.clear();
         MPI_Barrier(agree_comm); // every rank starts the test together
         watchdog->arm(id, env_seconds("MT_TIMEOUT", 120));
         if (e_.flags & MT_FLAG_MDSM) {
@@ -182,9 +187,14 @@ class MpiTest : public ::testing::Test
         }
         watchdog->disarm();
         std::vector<char> all = agree(id);
-        std::string report;
+        std::string report, skip;
         for (int r = 0; r < world_size; r++) {
             const char *msg = &all[(size_t)r * kMessageBytes];
+            if (msg[0] == kSkipMark) {
+                if (skip.empty())
+                    skip = msg + 1;
+                continue;
+            }
             msg = msg[0] ? msg : nullptr;
             if (msg) {
                 report += msg;
@@ -194,6 +204,8 @@ class MpiTest : public ::testing::Test
         }
         if (!report.empty())
             ADD_FAILURE_AT(e_.file.c_str(), e_.line) << "failed on at least one rank:\n" << report;
+        else if (!skip.empty())
+            GTEST_SKIP() << skip;
     }
 
   private:
@@ -208,17 +220,24 @@ extern "C" void mt_register(const char *suite, const char *name, mt_body_fn fn, 
     registry().push_back(Entry{suite, name, file, line, flags, fn});
 }
 
-extern "C" void mt_fail(const char *file, int line, const char *fmt, ...)
+// "[rank N] file.c:line: <tag><message>", for failures and skips alike.
+static std::string located(const char *file, int line, const char *tag, const char *fmt, va_list ap)
 {
     char what[1024];
+    std::vsnprintf(what, sizeof(what), fmt, ap);
+    const char *base = std::strrchr(file, '/');
+    char text[1200];
+    std::snprintf(text, sizeof(text), "[rank %d] %s:%d: %s%s", world_rank, base ? base + 1 : file,
+                  line, tag, what);
+    return text;
+}
+
+extern "C" void mt_fail(const char *file, int line, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    std::vsnprintf(what, sizeof(what), fmt, ap);
+    std::string line_text = located(file, line, "", fmt, ap);
     va_end(ap);
-    const char *base = std::strrchr(file, '/');
-    char line_text[1200];
-    std::snprintf(line_text, sizeof(line_text), "[rank %d] %s:%d: %s", world_rank,
-                  base ? base + 1 : file, line, what);
     if (capturing) {
         if (captured_count++ == 0)
             captured_first = line_text;
@@ -227,7 +246,17 @@ extern "C" void mt_fail(const char *file, int line, const char *fmt, ...)
     local_failure_count++;
     local_failures += line_text;
     local_failures += '\n';
-    std::fprintf(stderr, "%s\n", line_text); // at once, in case the job is aborted later
+    std::fprintf(stderr, "%s\n", line_text.c_str()); // at once, in case the job is aborted later
+}
+
+extern "C" void mt_skip(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    std::string text = located(file, line, "skipped: ", fmt, ap);
+    va_end(ap);
+    if (local_skip.empty())
+        local_skip = text;
 }
 
 extern "C" int mt_rank(void)

@@ -30,6 +30,9 @@ const char *mdsm_strerror(int status)
     case MDSM_ERR_ALIGNMENT: return "address is not 8-byte aligned";
     case MDSM_ERR_MISMATCH: return "ranks passed different arguments to a collective call";
     case MDSM_ERR_INTERNAL: return "internal error in mdsm";
+    case MDSM_ERR_PAPI: return "PAPI call failed";
+    case MDSM_ERR_EVENT: return "PAPI event unknown or not countable here";
+    case MDSM_ERR_CALL_ORDER: return "call out of order";
     }
     return "unknown mdsm status code";
 }

@@ -140,7 +140,7 @@ static int start_dsm(struct mdsm_context *ctx)
     rc = mdsm_agree(ctx->comm, rc, "mdsm_init");
     if (rc != MDSM_OK)
         goto err_fault;
-    memset(&mdsm_stat, 0, sizeof(mdsm_stat));
+    stats_zero();
     return MDSM_OK;
 
 err_fault:

@@ -6,6 +6,14 @@
 
 extern mdsm_stats_t mdsm_stat;
 
+/* What mdsm_stat held at each zeroing (mdsm_init, mdsm_stats_reset), summed:
+ * mdsm_stat + mdsm_stat_retired counts since the process started and never
+ * goes back, which is what PAPI readers need. */
+extern mdsm_stats_t mdsm_stat_retired;
+
+/* Adds mdsm_stat into mdsm_stat_retired, then zeroes mdsm_stat. */
+void stats_zero(void);
+
 /* Seconds since an arbitrary epoch (monotonic). */
 double mdsm_now(void);
 
