@@ -296,9 +296,8 @@ MT_MDSM_TEST(topo, decisions_spread_ranks_over_cores_and_numa_nodes)
     hwloc_const_cpuset_t all = hwloc_topology_get_topology_cpuset(t);
     int npus = hwloc_bitmap_weight(all), ncores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
     if (!p.this_system) /* nothing is bound on a machine that is not this one */
-        MT_EXPECT_EQ(p.binding,
-                     bind_mode_auto() && p.local_nranks <= npus ? MDSM_BINDING_MDSM
-                                                                : MDSM_BINDING_NONE);
+        MT_EXPECT_EQ(p.binding, bind_mode_auto() && p.local_nranks <= npus ? MDSM_BINDING_MDSM
+                                                                           : MDSM_BINDING_NONE);
     if (p.binding == MDSM_BINDING_NONE)
         MT_EXPECT(sets_equal(all, p.cpuset));
 
@@ -367,8 +366,8 @@ static int os_allows_membind(hwloc_topology_t t, int node, char *why, size_t len
     void *probe = hwloc_alloc(t, sz);
     hwloc_bitmap_t ns = hwloc_bitmap_alloc();
     hwloc_bitmap_only(ns, (unsigned)node);
-    int ok = probe &&
-             hwloc_set_area_membind(t, probe, sz, ns, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_BYNODESET) == 0;
+    int ok = probe && hwloc_set_area_membind(t, probe, sz, ns, HWLOC_MEMBIND_BIND,
+                                             HWLOC_MEMBIND_BYNODESET) == 0;
     if (!ok)
         snprintf(why, len, "%s", strerror(errno));
     hwloc_bitmap_free(ns);
@@ -405,9 +404,8 @@ MT_MDSM_TEST(topo, home_memory_is_on_the_decided_numa_node)
     } else if (home) {
         hwloc_bitmap_t where = hwloc_bitmap_alloc(), policy_nodes = hwloc_bitmap_alloc();
         hwloc_membind_policy_t policy;
-        MT_EXPECT_EQ(hwloc_get_area_memlocation(t, home, (size_t)page, where,
-                                                HWLOC_MEMBIND_BYNODESET),
-                     0);
+        MT_EXPECT_EQ(
+            hwloc_get_area_memlocation(t, home, (size_t)page, where, HWLOC_MEMBIND_BYNODESET), 0);
         MT_EXPECT_EQ(hwloc_bitmap_weight(where), 1);
         MT_EXPECT_EQ(hwloc_bitmap_first(where), p.numa_node);
         /* The policy is on the memfd, so the global mapping sees it too. */
@@ -475,8 +473,7 @@ MT_MDSM_TEST(topo, info_reports_topology_node_binding_and_home)
     snprintf(want[0], sizeof(want[0]), "topology: %d packages, %d NUMA nodes, %d cores, %d PUs (%s",
              hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PACKAGE),
              hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE),
-             hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE),
-             hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU),
+             hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE), hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU),
              hwloc_topology_is_thissystem(t) ? "this machine" : "not this machine");
     snprintf(want[1], sizeof(want[1]), "node: %d of %d, local rank %d of %d\n", p.node, p.nnodes,
              p.local_rank, p.local_nranks);

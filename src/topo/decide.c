@@ -98,8 +98,7 @@ int topo_decide(hwloc_topology_t topo, hwloc_const_cpuset_t current, const struc
                "hwloc_distrib's spread%s",
                node->local_rank, node->local_nranks,
                ncores > 0 ? ncores : hwloc_bitmap_weight(d->cpuset),
-               ncores > 0 ? "core(s)" : "PU(s)",
-               narrowed ? ", kept within one NUMA node" : "");
+               ncores > 0 ? "core(s)" : "PU(s)", narrowed ? ", kept within one NUMA node" : "");
     }
     d->numa_node = numa_of(topo, d->cpuset);
     return rc;
