@@ -17,7 +17,7 @@
 static hwloc_topology_t loaded;
 
 static struct {
-    hwloc_topology_t topo; /* NULL when discovery failed */
+    hwloc_topology_t topo;  /* NULL when discovery failed */
     hwloc_bitmap_t initial; /* the process binding at init, restored at fini */
     struct topo_node node;
     int node_id, nnodes;
@@ -74,28 +74,31 @@ static int discover(void)
 
 /* Collective over comm: local rank and count from the shared-memory split, a
  * node id (by each node's lowest rank), and whether a node-local rank was
- * bound already or another node has this host name. */
+ * bound already or another node has this host name. Every rank reaches the
+ * same collectives whatever fails locally. */
 static int find_node(MPI_Comm comm, int bound)
 {
     int rank, nranks, leader = 0, any_bound = 0;
     MPI_Comm node_comm;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &nranks);
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_comm) !=
-        MPI_SUCCESS)
-        return mdsm_fail_internal(MDSM_ERR_MPI, "topology: MPI_Comm_split_type failed");
-    MPI_Comm_rank(node_comm, &tp.node.local_rank);
-    MPI_Comm_size(node_comm, &tp.node.local_nranks);
-    int ok = MPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node_comm) == MPI_SUCCESS &&
+    int ok = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_comm) ==
+             MPI_SUCCESS;
+    if (ok) {
+        MPI_Comm_rank(node_comm, &tp.node.local_rank);
+        MPI_Comm_size(node_comm, &tp.node.local_nranks);
+        ok = MPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node_comm) == MPI_SUCCESS &&
              MPI_Allreduce(&bound, &any_bound, 1, MPI_INT, MPI_MAX, node_comm) == MPI_SUCCESS;
-    MPI_Comm_free(&node_comm);
+        MPI_Comm_free(&node_comm);
+    }
     uint64_t mine[2] = {(uint64_t)leader, host_hash()};
     uint64_t *all = malloc(2 * sizeof(uint64_t) * (size_t)nranks);
-    if (!all || !ok ||
+    int all_ok = 0;
+    ok = ok && all;
+    if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS || !all_ok ||
         MPI_Allgather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, comm) != MPI_SUCCESS) {
         free(all);
-        return mdsm_fail_internal(!all ? MDSM_ERR_NO_MEMORY : MDSM_ERR_MPI,
-                                  "topology: exchanging node identities failed");
+        return mdsm_fail_internal(MDSM_ERR_MPI, "topology: finding the ranks of each node failed");
     }
     tp.node.peer_bound = any_bound && !bound;
     tp.node_id = tp.nnodes = 0;
@@ -117,8 +120,9 @@ static void apply_binding(void)
     if (tp.d.binding != MDSM_BINDING_MDSM)
         return;
     if (!tp.this_system) {
-        snprintf(tp.bind_note, sizeof(tp.bind_note), "not applied: the topology is not this "
-                                                     "machine's (HWLOC_SYNTHETIC/HWLOC_XMLFILE)");
+        snprintf(tp.bind_note, sizeof(tp.bind_note),
+                 "not applied: the topology is not this "
+                 "machine's (HWLOC_SYNTHETIC/HWLOC_XMLFILE)");
         return;
     }
     /* PROCESS: all threads, MPI's included; the progress thread starts later and inherits. */
@@ -186,8 +190,7 @@ void topo_place_home(void *addr, size_t len)
 void topo_fini(void)
 {
     if (tp.binding_applied && hwloc_set_cpubind(tp.topo, tp.initial, HWLOC_CPUBIND_PROCESS) != 0)
-        MDSM_WARN("binding: could not restore the binding found at mdsm_init: %s",
-                  strerror(errno));
+        MDSM_WARN("binding: could not restore the binding found at mdsm_init: %s", strerror(errno));
     topo_decision_free(&tp.d);
     hwloc_bitmap_free(tp.initial);
     memset(&tp, 0, sizeof(tp));
@@ -230,8 +233,8 @@ void topo_info_print(FILE *out)
             tp.this_system ? "this machine"
                            : "not this machine, from HWLOC_SYNTHETIC or HWLOC_XMLFILE: decisions "
                              "are computed and reported, not applied");
-    fprintf(out, "node: %d of %d, local rank %d of %d\n", tp.node_id, tp.nnodes,
-            tp.node.local_rank, tp.node.local_nranks);
+    fprintf(out, "node: %d of %d, local rank %d of %d\n", tp.node_id, tp.nnodes, tp.node.local_rank,
+            tp.node.local_nranks);
     char set[512];
     hwloc_bitmap_list_snprintf(set, sizeof(set), tp.d.cpuset);
     fprintf(out, "binding: %s, PUs %s (%s)%s%s\n", binding_name(tp.d.binding), set, tp.d.reason,
