@@ -252,6 +252,43 @@ int mdsm_stats_reset(void);
  * prints at mdsm_finalize). Error: MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_stats_print(void);
 
+/* ---- Topology and placement ------------------------------------------------
+ * At mdsm_init every rank discovers its node's topology with hwloc, finds the
+ * ranks of mdsm's communicator that share its node (MPI_COMM_TYPE_SHARED),
+ * binds itself if the launcher left it unbound (MDSM_BIND=auto, the default),
+ * and binds its home memory to the NUMA node of its CPUs before first touch.
+ * A binding made before mdsm_init (mpirun --bind-to, srun --cpu-bind) is kept;
+ * mdsm_finalize undoes a binding that mdsm made. When the topology is not this
+ * machine's (HWLOC_SYNTHETIC or HWLOC_XMLFILE set), the decisions are
+ * computed for that topology and reported, but nothing is applied. */
+
+typedef enum mdsm_binding {
+    MDSM_BINDING_NONE = 0,     /* not bound: MDSM_BIND=none, more node-local ranks than PUs,
+                                  or binding not possible (mdsm_info_print says why) */
+    MDSM_BINDING_LAUNCHER = 1, /* already bound at mdsm_init; kept as it was */
+    MDSM_BINDING_MDSM = 2      /* unbound at mdsm_init and bound by mdsm to its share */
+} mdsm_binding_t;
+
+/* This rank's place in the job and the machine. */
+typedef struct mdsm_placement {
+    int node;         /* 0..nnodes-1, numbered in order of each node's lowest rank */
+    int nnodes;       /* nodes (shared-memory domains) spanned by mdsm's communicator */
+    int local_rank;   /* index among the ranks on this node, in rank order */
+    int local_nranks; /* ranks of mdsm's communicator on this node */
+    mdsm_binding_t binding;
+    char cpuset[512];    /* PUs the rank runs on, OS indexes in hwloc list form ("0-3,8");
+                            the whole allowed machine when not bound; truncated if longer */
+    int numa_node;       /* OS index of the NUMA node for this rank's home memory; -1 when
+                            its PUs span several NUMA nodes (pages go where first touched) */
+    int this_system;     /* 0 for a synthetic or XML topology: decisions only, none applied */
+    int binding_applied; /* binding is MDSM_BINDING_MDSM and the process is bound to cpuset */
+    int home_placed;     /* home memory is bound to numa_node (the OS accepted it) */
+} mdsm_placement_t;
+
+/* Copies this rank's placement. Not collective.
+ * Errors: MDSM_ERR_INVALID_ARG (out is NULL), MDSM_ERR_NOT_INITIALIZED. */
+int mdsm_placement_get(mdsm_placement_t *out);
+
 /* ---- Runtime report -------------------------------------------------------- */
 
 /* Writes this rank's runtime decisions to out as "key: value" lines: ranks,

@@ -65,6 +65,7 @@ MT_TEST(config, garbage_and_out_of_range_values_fail_init)
         {"MDSM_LOG_LEVEL", "loud", "none, error"},
         {"MDSM_PROGRESS", "async", "thread, off"},
         {"MDSM_PROGRESS_INTERVAL", "0", "microseconds"},
+        {"MDSM_BIND", "core", "auto, none"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         setenv(cases[i].name, cases[i].value, 1);

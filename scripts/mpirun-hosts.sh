@@ -22,6 +22,10 @@
 # - Measured: 4 KiB MPI_Get between two namespaces, median of 400: 24-31 us on
 #   a quiet machine, 45-63 us with other jobs running (2 cores); 4 B about the same.
 # - --bind-to none: default core binding piles every "host" onto core 0.
+#   MDSM_BIND=none for the same reason: each namespace is a node of its own to
+#   MPI but sees all of this machine's PUs, so mdsm's auto binding would put
+#   local rank 0 of every "host" on the same core (mdsm also refuses to bind
+#   ranks whose host name another node uses; this makes it explicit).
 # - Each host gets its own TMPDIR (scripts/netns-agent.sh): with a shared /tmp
 #   about 1 run in 10 lost a daemon (session directory races) and hung.
 # - Known noise, exit status unaffected: about 1 run in 10 that used windows
@@ -93,7 +97,7 @@ ip netns exec mdsm-head "$MPIRUN" -n "$np" --host "$hostlist" --map-by node --bi
   --mca pml ucx --mca osc ucx --mca pml_ucx_tls any --mca pml_ucx_devices any \
   --mca osc_ucx_tls any --mca osc_ucx_devices any \
   --mca btl self,tcp --mca btl_tcp_if_include "$NET.0/24" \
-  -x UCX_TLS=self,tcp -x UCX_NET_DEVICES=eth0 \
+  -x UCX_TLS=self,tcp -x UCX_NET_DEVICES=eth0 -x MDSM_BIND="${MDSM_BIND:-none}" \
   ${MDSM_MPIRUN_HOSTS_ARGS:-} "$@" &
 pid=$!
 wait "$pid" || rc=$?

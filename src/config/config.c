@@ -43,6 +43,8 @@ static const struct choice log_choices[] = {{"none", MDSM_LOG_NONE},   {"error",
                                             {"debug", MDSM_LOG_DEBUG}, {NULL, 0}};
 static const struct choice progress_choices[] = {
     {"thread", MDSM_PROGRESS_THREAD}, {"off", MDSM_PROGRESS_OFF}, {NULL, 0}};
+static const struct choice bind_choices[] = {
+    {"auto", MDSM_BIND_AUTO}, {"none", MDSM_BIND_NONE}, {NULL, 0}};
 
 #define KiB    ((uint64_t)1 << 10)
 #define MiB    ((uint64_t)1 << 20)
@@ -80,6 +82,10 @@ static const struct var_desc table[] = {
     {"MDSM_PROGRESS_INTERVAL", "50", "integer microseconds, 1..100000",
      "How often the progress thread polls MPI", KIND_INT, 1, 100000, NULL,
      SET(progress_interval_us), NO_API},
+    {"MDSM_BIND", "auto", "one of: auto, none",
+     "CPU binding of ranks: auto binds ranks the launcher left unbound, spread over the node's "
+     "cores and NUMA nodes; none leaves binding alone",
+     KIND_CHOICE, 0, 0, bind_choices, SET(bind), NO_API},
 };
 
 #define NUM_VARS ((int)(sizeof(table) / sizeof(table[0])))

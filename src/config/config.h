@@ -8,6 +8,8 @@
 #include "mdsm.h"
 
 enum mdsm_progress_mode { MDSM_PROGRESS_OFF = 0, MDSM_PROGRESS_THREAD = 1 };
+/* MDSM_BIND: auto binds ranks the launcher left unbound; none never binds. */
+enum mdsm_bind_mode { MDSM_BIND_NONE = 0, MDSM_BIND_AUTO = 1 };
 
 /* Resolved settings in force for one mdsm session. */
 struct mdsm_settings {
@@ -20,6 +22,7 @@ struct mdsm_settings {
     int log_level;
     int progress;             /* enum mdsm_progress_mode */
     int progress_interval_us; /* helper thread poll period */
+    int bind;                 /* enum mdsm_bind_mode */
 };
 
 #define MDSM_CONFIG_MAX_VARS 16

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "core/context.h"
 #include "papi/sde.h"
+#include "topo/topo.h"
 
 int mdsm_info_print(FILE *out)
 {
@@ -15,6 +16,18 @@ int mdsm_info_print(FILE *out)
         return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_info_print: out is NULL");
     fprintf(out, "rank: %d of %d\n", mdsm_ctx.rank, mdsm_ctx.nranks);
     sde_info_print(out);
+    topo_info_print(out);
     fflush(out);
+    return MDSM_OK;
+}
+
+int mdsm_placement_get(mdsm_placement_t *out)
+{
+    int rc = mdsm_check_initialized("mdsm_placement_get");
+    if (rc != MDSM_OK)
+        return rc;
+    if (!out)
+        return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_placement_get: out is NULL");
+    topo_placement(out);
     return MDSM_OK;
 }

@@ -15,6 +15,7 @@
 #include "sync/lock.h"
 #include "sync/meta.h"
 #include "sync/notice.h"
+#include "topo/topo.h"
 
 struct mdsm_context mdsm_ctx;
 
@@ -111,6 +112,7 @@ static int start_dsm(struct mdsm_context *ctx)
     const struct mdsm_settings *s = &ctx->config.s;
     int rc = space_init(s, ctx->comm, ctx->rank, ctx->nranks);
     if (rc == MDSM_OK) {
+        topo_place_home(mdsm_space.arena, mdsm_space.arena_size); /* before first touch */
         rc = start_local(ctx);
         if (rc != MDSM_OK)
             stop_local(ctx);
@@ -160,6 +162,7 @@ static void stop_dsm(struct mdsm_context *ctx)
     rma_fini();
     stop_local(ctx);
     space_fini();
+    topo_fini();
 }
 
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
@@ -197,10 +200,14 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
     MPI_Comm_rank(ctx.comm, &ctx.rank);
     MPI_Comm_size(ctx.comm, &ctx.nranks);
 
-    /* The modules read the session from mdsm_ctx while they start. */
+    /* The modules read the session from mdsm_ctx while they start. Binding
+     * comes first, so that memory and threads start where they will stay. */
     mdsm_ctx = ctx;
-    rc = start_dsm(&mdsm_ctx);
+    rc = mdsm_agree(ctx.comm, topo_init(ctx.comm, ctx.config.s.bind), "mdsm_init");
+    if (rc == MDSM_OK)
+        rc = start_dsm(&mdsm_ctx);
     if (rc != MDSM_OK) {
+        topo_fini();
         MPI_Comm_free(&mdsm_ctx.comm);
         memset(&mdsm_ctx, 0, sizeof(mdsm_ctx));
         goto err_finalize_mpi;
