@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "core/context.h"
+#include "rma/quirks.h"
 
 int mdsm_info_print(FILE *out)
 {
@@ -13,6 +14,7 @@ int mdsm_info_print(FILE *out)
     if (!out)
         return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_info_print: out is NULL");
     fprintf(out, "rank: %d of %d\n", mdsm_ctx.rank, mdsm_ctx.nranks);
+    quirks_info_print(out);
     fflush(out);
     return MDSM_OK;
 }
