@@ -17,7 +17,7 @@ if ! mpicc -showme:version >/dev/null 2>&1; then
 fi
 TYPE=${1:-RelWithDebInfo}
 DIR=build/mpich
-[ "$TYPE" = RelWithDebInfo ] || DIR=build/mpich-$(echo "$TYPE" | tr 'A-Z' 'a-z')
+[ "$TYPE" = RelWithDebInfo ] || DIR=build/mpich-$(echo "$TYPE" | tr '[:upper:]' '[:lower:]')
 # shellcheck disable=SC2086
 out=$(cmake -S . -B "$DIR" -DCMAKE_BUILD_TYPE="$TYPE" -DMPI_C_COMPILER=mpicc.mpich \
   -DMPIEXEC_EXECUTABLE=/usr/bin/mpiexec.mpich ${MDSM_CMAKE_ARGS:-})
