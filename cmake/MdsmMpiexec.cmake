@@ -1,18 +1,50 @@
-# How tests, examples and benchmarks launch MPI jobs.
-# Open MPI refuses more ranks than cores without --oversubscribe, and root without two variables.
+# How tests, examples and benchmarks launch MPI jobs, for the MPI found: Open MPI or MPICH.
+# Needs MPI_DETERMINE_LIBRARY_VERSION set before find_package(MPI).
+#   MDSM_MPI_FLAVOR   openmpi, mpich or other (from MPI_Get_library_version)
+#   MDSM_MPI_LIBRARY  the first line of MPI_Get_library_version
+#   MDSM_MPI_VERSION  the library's own version, e.g. 4.1.4
+string(REGEX MATCH "^[^\n]*" MDSM_MPI_LIBRARY "${MPI_C_LIBRARY_VERSION_STRING}")
+set(MDSM_MPI_VERSION "")
+if(MDSM_MPI_LIBRARY MATCHES "^Open MPI v([0-9]+\\.[0-9]+(\\.[0-9]+)?)")
+  set(MDSM_MPI_FLAVOR "openmpi")
+  set(MDSM_MPI_VERSION "${CMAKE_MATCH_1}")
+elseif(MDSM_MPI_LIBRARY MATCHES "^MPICH Version:[ \t]*([0-9]+\\.[0-9]+(\\.[0-9]+)?)")
+  set(MDSM_MPI_FLAVOR "mpich")
+  set(MDSM_MPI_VERSION "${CMAKE_MATCH_1}")
+else()
+  set(MDSM_MPI_FLAVOR "other")
+endif()
+
+# The launcher must be the library's own. FindMPI takes mpiexec from PATH, which
+# on Debian is Open MPI's even with -DMPI_C_COMPILER=mpicc.mpich.
 execute_process(COMMAND "${MPIEXEC_EXECUTABLE}" --version
                 OUTPUT_VARIABLE _mpiexec_version ERROR_VARIABLE _mpiexec_version)
 if(_mpiexec_version MATCHES "Open MPI|OpenRTE")
-  set(MDSM_MPI_FLAVOR "openmpi")
-  set(_pre "--oversubscribe")
+  set(_launcher "openmpi")
+elseif(_mpiexec_version MATCHES "HYDRA")
+  set(_launcher "mpich")
 else()
-  set(MDSM_MPI_FLAVOR "other")
+  set(_launcher "other")
+endif()
+if(NOT MDSM_MPI_FLAVOR STREQUAL "other" AND NOT _launcher STREQUAL MDSM_MPI_FLAVOR)
+  message(FATAL_ERROR "mdsm: the MPI library is ${MDSM_MPI_FLAVOR} (${MDSM_MPI_LIBRARY}) but "
+          "MPIEXEC_EXECUTABLE=${MPIEXEC_EXECUTABLE} is ${_launcher}'s launcher; pass that "
+          "library's own, e.g. -DMPIEXEC_EXECUTABLE=/usr/bin/mpiexec.mpich for MPICH")
+endif()
+message(STATUS "mdsm: MPI library ${MDSM_MPI_LIBRARY}; launcher ${MPIEXEC_EXECUTABLE}")
+
+# Open MPI refuses more ranks than cores without --oversubscribe, and root
+# without two variables. MPICH's Hydra needs neither.
+if(MDSM_MPI_FLAVOR STREQUAL "openmpi")
+  set(_pre "--oversubscribe")
+  set(MDSM_MPIEXEC_ENV
+      "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1"
+      "OMPI_MCA_mca_base_component_disable_dlclose=1")
+else()
   set(_pre "")
+  set(MDSM_MPIEXEC_ENV "")
 endif()
 set(MDSM_MPIEXEC_PREFLAGS "${_pre}" CACHE STRING "Flags mdsm passes to mpiexec before the program")
-set(MDSM_MPIEXEC_ENV
-    "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1"
-    "OMPI_MCA_mca_base_component_disable_dlclose=1")
 # Sanitizer runs: Open MPI's by-design leaks are suppressed, ours are not. Its
 # libraries lack frame pointers, so leak stacks need the slow unwinder to match.
 list(APPEND MDSM_MPIEXEC_ENV "ASAN_OPTIONS=fast_unwind_on_malloc=0"

@@ -297,6 +297,25 @@ int mdsm_placement_get(mdsm_placement_t *out);
  * for every rank. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_info_print(FILE *out);
 
+/* One MPI workaround: a known bug of an MPI library on mdsm's one-sided path,
+ * what mdsm does about it, and whether it does so with the MPI in use. */
+typedef struct mdsm_workaround {
+    const char *name;   /* e.g. "atomics64_emulated" */
+    const char *bug;    /* what goes wrong without it */
+    const char *remedy; /* what mdsm does instead */
+    const char *detect; /* how mdsm decides, e.g. "Open MPI older than 4.1.5" */
+    int active;         /* non-zero: applied with the MPI library in use */
+} mdsm_workaround_t;
+
+/* Number of known workarounds. Never fails. */
+int mdsm_workaround_count(void);
+
+/* Describes workaround index (0 <= index < mdsm_workaround_count()). Not
+ * collective; callable before mdsm_init and before MPI_Init (the decision is
+ * made from MPI_Get_library_version). `mdsm-info` lists them. Errors:
+ * MDSM_ERR_INVALID_ARG (index out of range or out is NULL). */
+int mdsm_workaround(int index, mdsm_workaround_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,12 +1,11 @@
 #!/bin/sh
 # Installs the Debian 12 packages mdsm needs when they are missing.
 # iproute2 (ip) is for the multi-host tests (scripts/netns-hosts.sh).
+# Packages named as arguments are needed too (scripts/run-tests-mpich.sh: mpich).
 # As root it runs apt-get; otherwise it prints the exact apt-get line and fails.
-# Packages named as arguments are checked instead (scripts/slurm-one-node.sh).
 set -eu
 PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev hwloc libhwloc-dev \
-papi-tools libpapi-dev libgtest-dev clang-format iproute2"
-[ $# -gt 0 ] && PKGS="$*"
+papi-tools libpapi-dev libgtest-dev clang-format iproute2 $*"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

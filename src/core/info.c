@@ -6,6 +6,7 @@
 #include "core/context.h"
 #include "papi/sde.h"
 #include "topo/topo.h"
+#include "rma/quirks.h"
 
 int mdsm_info_print(FILE *out)
 {
@@ -17,6 +18,7 @@ int mdsm_info_print(FILE *out)
     fprintf(out, "rank: %d of %d\n", mdsm_ctx.rank, mdsm_ctx.nranks);
     sde_info_print(out);
     topo_info_print(out);
+    quirks_info_print(out);
     fflush(out);
     return MDSM_OK;
 }

@@ -1,6 +1,7 @@
 #include "progress/progress.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -70,4 +71,8 @@ void progress_poll(void)
 {
     int flag;
     MPI_Test(&poll_req, &flag, MPI_STATUS_IGNORE);
+    /* A waiting rank gives up its core: with more ranks than cores, the rank
+     * it waits for (or, under MPICH, the target that must serve its atomics)
+     * may be the one that needs it. */
+    sched_yield();
 }

@@ -10,7 +10,7 @@
 int progress_start(MPI_Comm comm, int thread, int interval_us);
 void progress_stop(void);
 
-/* One poll from the calling thread (used while spinning). */
+/* One poll from the calling thread, then a yield of the CPU (used while spinning). */
 void progress_poll(void);
 
 #endif

@@ -7,12 +7,13 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "rma/quirks.h"
 
 int rma_atomics_emulated;
 
 static MPI_Win home_win = MPI_WIN_NULL, meta_win = MPI_WIN_NULL;
-/* Alone in the communicator (no osc component serves MPI_Win_create on one
- * rank in Open MPI 4.1), every home page is local: use the arena directly. */
+/* Alone in the communicator every home page is local: with
+ * QUIRK_SOLO_WITHOUT_WINDOW the arena is used directly. */
 static char *solo_arena;
 static size_t stripes_at;
 static int stripes;
@@ -37,22 +38,11 @@ static int mpi_error(int code, const char *what)
     return mdsm_fail_internal(MDSM_ERR_MPI, "%s failed: %s", what, msg);
 }
 
-/* Open MPI before 4.1.5 crashes on 64-bit MPI_Compare_and_swap (osc rdma). */
-static int cas64_is_broken(void)
-{
-    char v[MPI_MAX_LIBRARY_VERSION_STRING];
-    int len = 0, major = 0, minor = 0, patch = 0;
-    MPI_Get_library_version(v, &len);
-    const char *p = strstr(v, "Open MPI v");
-    if (!p || sscanf(p, "Open MPI v%d.%d.%d", &major, &minor, &patch) < 2)
-        return 0;
-    return major < 4 || (major == 4 && (minor < 1 || (minor == 1 && patch < 5)));
-}
-
-/* Open MPI 4.1 can fail to create a window when disjoint communicators on
- * one node create theirs at the same moment (their shared-memory segments
- * collide; seen with split communicators). The failure is collective, so the
- * ranks agree on each attempt and try again after a short pause. */
+/* QUIRK_WINDOW_RETRY: Open MPI 4.1 can fail to create a window when disjoint
+ * communicators on one node create theirs at the same moment (their
+ * shared-memory segments collide; seen with split communicators). The failure
+ * is collective, so the ranks agree on each attempt and try again after a
+ * short pause. */
 #define WINDOW_ATTEMPTS 5
 
 static int all_ok(MPI_Comm comm, int ok)
@@ -68,6 +58,9 @@ static int create_window(MPI_Comm comm, int home, void *arena, size_t size, char
 {
     MPI_Win *win = home ? &home_win : &meta_win;
     const char *what = home ? "MPI_Win_create (home pages)" : "MPI_Win_allocate (metadata)";
+    int attempts = quirk_active(QUIRK_WINDOW_RETRY) ? WINDOW_ATTEMPTS : 1;
+    if (!home && quirk_active(QUIRK_WIN_ALLOCATE_PAD))
+        size = (size + 63) & ~(size_t)63;
     for (int attempt = 1;; attempt++) {
         int mrc = home ? MPI_Win_create(arena, (MPI_Aint)size, 1, MPI_INFO_NULL, comm, win)
                        : MPI_Win_allocate((MPI_Aint)size, 1, MPI_INFO_NULL, comm, meta_base, win);
@@ -76,8 +69,8 @@ static int create_window(MPI_Comm comm, int home, void *arena, size_t size, char
             return MDSM_OK;
         if (ok)
             MPI_Win_free(win);
-        if (attempt == WINDOW_ATTEMPTS)
-            return mdsm_fail_internal(MDSM_ERR_MPI, "%s failed %d times", what, attempt);
+        if (attempt == attempts)
+            return mdsm_fail_internal(MDSM_ERR_MPI, "%s failed %d time(s)", what, attempt);
         MDSM_INFO("%s failed; trying again", what);
         usleep((useconds_t)attempt * 2000);
     }
@@ -88,7 +81,7 @@ int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, si
 {
     int size;
     MPI_Comm_size(comm, &size);
-    solo_arena = size == 1 ? arena : NULL;
+    solo_arena = size == 1 && quirk_active(QUIRK_SOLO_WITHOUT_WINDOW) ? arena : NULL;
     int rc = solo_arena ? MDSM_OK : create_window(comm, 1, arena, arena_size, NULL);
     if (rc != MDSM_OK)
         return rc;
@@ -107,7 +100,7 @@ int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, si
     MPI_Win_lock_all(MPI_MODE_NOCHECK, meta_win);
     stripes_at = stripe_off;
     stripes = nstripes;
-    rma_atomics_emulated = cas64_is_broken();
+    rma_atomics_emulated = quirk_active(QUIRK_ATOMICS64_EMULATED);
     return MDSM_OK;
 }
 

@@ -16,9 +16,8 @@ struct mdsm_run {
     uint32_t off, len;
 };
 
-/* Set at init when this MPI's 64-bit compare-and-swap is known to crash
- * (Open MPI < 4.1.5, ompi#7027/#11349): 64-bit atomics then run under striped
- * 32-bit locks at the target instead. */
+/* Set at init from QUIRK_ATOMICS64_EMULATED (rma/quirks.h): 64-bit atomics
+ * then run under striped 32-bit locks at the target instead. */
 extern int rma_atomics_emulated;
 
 /* Collective. stripe_off/nstripes locate the int32 stripe locks used when

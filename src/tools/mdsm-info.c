@@ -24,6 +24,27 @@ static void usage(FILE *f)
                "  -r  start mdsm and print every rank's runtime decisions\n");
 }
 
+/* The MPI workarounds: one summary line of the active ones, then each known
+ * one with its decision. */
+static void print_workarounds(void)
+{
+    mdsm_workaround_t w;
+    const char *sep = "";
+    printf("# MPI workarounds: ");
+    for (int i = 0; i < mdsm_workaround_count(); i++) {
+        if (mdsm_workaround(i, &w) == MDSM_OK && w.active) {
+            printf("%s%s", sep, w.name);
+            sep = ", ";
+        }
+    }
+    printf("%s\n", *sep ? "" : "none");
+    for (int i = 0; i < mdsm_workaround_count(); i++) {
+        if (mdsm_workaround(i, &w) == MDSM_OK)
+            printf("#   %-20s %-3s applies to %s\n#       bug: %s\n#       remedy: %s\n", w.name,
+                   w.active ? "on" : "off", w.detect, w.bug, w.remedy);
+    }
+}
+
 /* Each rank prints its report in turn, so the output reads in rank order. */
 static int print_runtime(void)
 {
@@ -73,6 +94,7 @@ int main(int argc, char **argv)
         printf("# MPI: %s (MPI %d.%d)\n", mpi_version, MPI_VERSION, MPI_SUBVERSION);
         printf("# hwloc: %s\n", MDSM_HWLOC_VERSION);
         printf("# PAPI: %s (software-defined events)\n", MDSM_PAPI_VERSION);
+        print_workarounds();
         printf("#\n# %-24s %-10s %-12s %s\n", "variable", "value", "source", "description");
     }
     mdsm_config_warn_unknown();
