@@ -35,6 +35,9 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 NET=${MDSM_NETNS_NET:-10.77.0}
 MPIRUN=${MDSM_MPIRUN:-mpirun}
+HOSTS_ARGS=${MDSM_MPIRUN_HOSTS_ARGS:-}
+# The ranks inherit this environment; mdsm warns about MDSM_* names it does not know.
+unset MDSM_MPIRUN MDSM_MPIRUN_HOSTS_ARGS
 
 usage() { echo "usage: $0 -n NP [--hosts H] PROGRAM ARGS..." >&2; exit 2; }
 np=""
@@ -98,7 +101,7 @@ ip netns exec mdsm-head "$MPIRUN" -n "$np" --host "$hostlist" --map-by node --bi
   --mca osc_ucx_tls any --mca osc_ucx_devices any \
   --mca btl self,tcp --mca btl_tcp_if_include "$NET.0/24" \
   -x UCX_TLS=self,tcp -x UCX_NET_DEVICES=eth0 -x MDSM_BIND="${MDSM_BIND:-none}" \
-  ${MDSM_MPIRUN_HOSTS_ARGS:-} "$@" &
+  $HOSTS_ARGS "$@" &
 pid=$!
 wait "$pid" || rc=$?
 pid=""

@@ -10,6 +10,7 @@ TYPE=${1:-RelWithDebInfo}
 DIR=build/$(echo "$TYPE" | tr 'A-Z' 'a-z')
 # shellcheck disable=SC2086
 cmake -S . -B "$DIR" -DCMAKE_BUILD_TYPE="$TYPE" ${MDSM_CMAKE_ARGS:-} >/dev/null
+unset MDSM_CMAKE_ARGS # not a variable of the library: its ranks would warn about it
 cmake --build "$DIR" -j "$JOBS"
 cd "$DIR"
 ctest --output-on-failure --timeout 900
