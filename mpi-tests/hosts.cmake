@@ -21,5 +21,5 @@ function(mdsm_add_hosts_test suite np)
   # Namespaces are shared machine state: one such entry at a time.
   set_tests_properties(${suite}.hosts${np} PROPERTIES
     TIMEOUT ${MDSM_TEST_TIMEOUT} RUN_SERIAL TRUE FIXTURES_REQUIRED mdsm_hosts
-    ENVIRONMENT "${MDSM_MPIEXEC_ENV};MDSM_MPIRUN=${MPIEXEC_EXECUTABLE}")
+    ENVIRONMENT "${MDSM_MPIEXEC_ENV};MDSM_MPIRUN=${MPIEXEC_EXECUTABLE};MT_HOSTS=1")
 endfunction()

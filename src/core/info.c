@@ -5,8 +5,8 @@
 #include "common/error.h"
 #include "core/context.h"
 #include "papi/sde.h"
-#include "topo/topo.h"
 #include "rma/quirks.h"
+#include "topo/topo.h"
 
 int mdsm_info_print(FILE *out)
 {
