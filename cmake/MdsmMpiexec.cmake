@@ -26,7 +26,10 @@ elseif(_mpiexec_version MATCHES "HYDRA")
 else()
   set(_launcher "other")
 endif()
-if(NOT MDSM_MPI_FLAVOR STREQUAL "other" AND NOT _launcher STREQUAL MDSM_MPI_FLAVOR)
+# Only a launcher known to be the other MPI's is refused: srun, a missing
+# mpiexec (library-only builds) and unknown launchers are left to the user.
+if(NOT MDSM_MPI_FLAVOR STREQUAL "other" AND NOT _launcher STREQUAL "other"
+   AND NOT _launcher STREQUAL MDSM_MPI_FLAVOR)
   message(FATAL_ERROR "mdsm: the MPI library is ${MDSM_MPI_FLAVOR} (${MDSM_MPI_LIBRARY}) but "
           "MPIEXEC_EXECUTABLE=${MPIEXEC_EXECUTABLE} is ${_launcher}'s launcher; pass that "
           "library's own, e.g. -DMPIEXEC_EXECUTABLE=/usr/bin/mpiexec.mpich for MPICH")

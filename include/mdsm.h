@@ -260,7 +260,10 @@ int mdsm_stats_print(void);
  * A binding made before mdsm_init (mpirun --bind-to, srun --cpu-bind) is kept;
  * mdsm_finalize undoes a binding that mdsm made. When the topology is not this
  * machine's (HWLOC_SYNTHETIC or HWLOC_XMLFILE set), the decisions are
- * computed for that topology and reported, but nothing is applied. */
+ * computed for that topology and reported, but nothing is applied. Shares
+ * are spread over the ranks of mdsm's communicator only: when several jobs or
+ * several mdsm sessions on split communicators share a node unbound, set
+ * MDSM_BIND=none (or bind at launch), or their shares overlap. */
 
 typedef enum mdsm_binding {
     MDSM_BINDING_NONE = 0,     /* not bound: MDSM_BIND=none, more node-local ranks than PUs,

@@ -5,15 +5,18 @@
 # success or failure. Root only (the daemons run as root, munged as munge).
 # Usage: scripts/slurm-one-node.sh [build dir]   (default build/relwithdebinfo)
 # The build dir needs the examples and mpi-tests/test_litmus built.
-# Everything lives in MDSM_SLURM_DIR (default /tmp/mdsm-slurm), wiped at the
-# start; the daemons listen on MDSM_SLURM_PORT and the port after it (default
-# 16817), away from a site Slurm's 6817. Daemons a killed earlier run left
-# behind are found through the pid list in that directory and stopped first.
+# Everything lives in MDSM_SLURM_DIR (default /tmp/mdsm-slurm), which the script
+# makes and marks, and wipes at the start only if marked; the daemons listen on
+# MDSM_SLURM_PORT and the port after it (default 16817), away from a site
+# Slurm's 6817. Daemons a killed earlier run left behind are found through the
+# pid list in that directory and stopped first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/relwithdebinfo}
 RUN=${MDSM_SLURM_DIR:-/tmp/mdsm-slurm}
 PORT=${MDSM_SLURM_PORT:-16817}
+# The jobs inherit this environment; mdsm warns about MDSM_* names it does not know.
+unset MDSM_SLURM_DIR MDSM_SLURM_PORT
 WAIT_S=60  # for a daemon to come up
 JOB_S=300  # for one job
 start=$(date +%s)
@@ -26,7 +29,7 @@ die() {
 
 case $RUN in
 /?*) ;;
-*) die "MDSM_SLURM_DIR must be an absolute path below / (it is wiped), not '$RUN'" ;;
+*) die "MDSM_SLURM_DIR must be an absolute path, not '$RUN'" ;;
 esac
 [ "$(id -u)" -eq 0 ] || die "run as root: it starts munged, slurmctld and slurmd"
 for f in examples/jacobi examples/matmul examples/nbody examples/taskqueue mpi-tests/test_litmus; do
@@ -84,8 +87,13 @@ cleanup() {
 }
 
 stop_daemons
-rm -rf "$RUN"
+# Only a directory this script made (it leaves a marker) is ever wiped.
+if [ -e "$RUN" ]; then
+  [ -f "$RUN/.mdsm-slurm" ] || die "$RUN exists and was not made by this script; remove it or set MDSM_SLURM_DIR"
+  rm -rf "$RUN"
+fi
 mkdir -p "$RUN/state" "$RUN/spool" "$RUN/munge"
+: >"$RUN/.mdsm-slurm"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 : >"$RUN/jobs"
@@ -171,7 +179,7 @@ say "one-node Slurm up on $NODE in $(($(date +%s) - start)) s ($RUN)"
 # ---- the checks -------------------------------------------------------------------
 
 # Open MPI refuses root without these; srun and sbatch pass the environment on.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 MDSM_BUILD=$BUILD
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 LITMUS=("$BUILD/mpi-tests/test_litmus" --gtest_color=no)
 
 # expect NAME RC REGEX FILE GOT T0: FILE must hold a line matching REGEX, GOT be
@@ -205,11 +213,13 @@ check_sbatch() {
   local name=$1 want=$2 state=$3 re=$4 t0 id info=""
   t0=$(date +%s)
   shift 4
-  id=$(sbatch --parsable -n 2 -t 10 -J "mdsm-$name" -o "$RUN/$name-%j.txt" "$@" | cut -d';' -f1)
+  # MDSM_BUILD tells the examples' sbatch scripts where the build is.
+  id=$(MDSM_BUILD=$BUILD sbatch --parsable -n 2 -t 10 -J "mdsm-$name" -o "$RUN/$name-%j.txt" "$@" |
+    cut -d';' -f1) || die "$name: sbatch failed"
   [ -n "$id" ] || die "$name: sbatch gave no job id"
   echo "$id" >>"$RUN/jobs"
   for _ in $(seq $((JOB_S * 4))); do
-    info=$(scontrol show job -o "$id")
+    info=$(scontrol show job -o "$id") || { sleep 0.25; continue; } # slurmctld busy: ask again
     echo "$info" | grep -qE 'JobState=(PENDING|CONFIGURING|RUNNING|COMPLETING) ' || break
     sleep 0.25
   done

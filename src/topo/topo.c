@@ -66,9 +66,12 @@ static int discover(void)
     if (!tp.initial)
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "topology: cpuset");
     /* On a synthetic or XML machine the real binding means nothing: unbound. */
-    if (tp.this_system && hwloc_get_cpubind(tp.topo, tp.initial, HWLOC_CPUBIND_PROCESS) != 0)
+    if (tp.this_system && hwloc_get_cpubind(tp.topo, tp.initial, HWLOC_CPUBIND_PROCESS) != 0) {
         MDSM_WARN("topology: cannot read the process binding (%s); taken as unbound",
                   strerror(errno));
+        /* A failed read may have left a partial set behind. */
+        hwloc_bitmap_copy(tp.initial, hwloc_topology_get_topology_cpuset(tp.topo));
+    }
     return MDSM_OK;
 }
 
