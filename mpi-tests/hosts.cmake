@@ -12,14 +12,22 @@ if(NOT TEST hosts.cleanup)
                        TIMEOUT 60)
 endif()
 
-# mdsm_add_hosts_test(<suite> <np>): ctest entry <suite>.hosts<np> running test_<suite>
-# on <np> ranks spread over MDSM_HOSTS_COUNT hosts.
+# mdsm_add_hosts_test(<suite> <np> [HOSTS <h>] [ENV <VAR=value>...]): ctest entry
+# <suite>.hosts<np> running test_<suite> on <np> ranks spread over <h> hosts
+# (default MDSM_HOSTS_COUNT); with HOSTS the name is <suite>.hosts<np>x<h>.
 function(mdsm_add_hosts_test suite np)
-  add_test(NAME ${suite}.hosts${np}
-           COMMAND ${PROJECT_SOURCE_DIR}/scripts/mpirun-hosts.sh -n ${np} --hosts ${MDSM_HOSTS_COUNT}
+  cmake_parse_arguments(H "" "HOSTS" "ENV" ${ARGN})
+  set(name ${suite}.hosts${np})
+  if(H_HOSTS)
+    set(name ${suite}.hosts${np}x${H_HOSTS})
+  else()
+    set(H_HOSTS ${MDSM_HOSTS_COUNT})
+  endif()
+  add_test(NAME ${name}
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/mpirun-hosts.sh -n ${np} --hosts ${H_HOSTS}
                    $<TARGET_FILE:test_${suite}>)
   # Namespaces are shared machine state: one such entry at a time.
-  set_tests_properties(${suite}.hosts${np} PROPERTIES
+  set_tests_properties(${name} PROPERTIES
     TIMEOUT ${MDSM_TEST_TIMEOUT} RUN_SERIAL TRUE FIXTURES_REQUIRED mdsm_hosts
-    ENVIRONMENT "${MDSM_MPIEXEC_ENV};MDSM_MPIRUN=${MPIEXEC_EXECUTABLE};MT_HOSTS=1")
+    ENVIRONMENT "${MDSM_MPIEXEC_ENV};MDSM_MPIRUN=${MPIEXEC_EXECUTABLE};MT_HOSTS=1;${H_ENV}")
 endfunction()

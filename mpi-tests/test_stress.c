@@ -17,8 +17,9 @@
  * different locks interleave chunk by chunk and phase owners interleave byte
  * by byte, so pages always have several writers.
  *
- * Seeds: 4 fixed ones per run; MT_SEED=<n> runs that one seed instead. Every
- * failure message names the seed.
+ * Seeds: 4 fixed ones per run; MT_SEED=<n> runs that one seed instead, and
+ * MT_SEEDS=<count> runs the fixed four and then 5, 6, ... up to count seeds
+ * (at most STRESS_MAX_SEEDS). Every failure message names the seed.
  */
 #include <sched.h>
 #include <stdint.h>
@@ -326,7 +327,10 @@ out:
     free(ops);
 }
 
-/* The seeds of this run: MT_SEED if set, else a fixed four. */
+enum { STRESS_MAX_SEEDS = 64 };
+
+/* The seeds of this run: MT_SEED if set, else the fixed four, extended to
+ * MT_SEEDS seeds if that is set. */
 static int seeds(uint64_t *out)
 {
     const char *env = getenv("MT_SEED");
@@ -339,13 +343,26 @@ static int seeds(uint64_t *out)
     }
     static const uint64_t fixed[] = {1, 0x5eed2ULL, 0xdeadbeefULL, 20240607ULL};
     memcpy(out, fixed, sizeof(fixed));
-    return 4;
+    int count = 4;
+    env = getenv("MT_SEEDS");
+    if (env && *env) {
+        char *end;
+        unsigned long want = strtoul(env, &end, 10);
+        if (*end != '\0' || want < 1 || want > STRESS_MAX_SEEDS)
+            mt_fail(__FILE__, __LINE__, "MT_SEEDS='%s' is not a count in 1..%d", env,
+                    STRESS_MAX_SEEDS);
+        else
+            count = (int)want;
+        for (int i = 4; i < count; i++)
+            out[i] = (uint64_t)i + 1;
+    }
+    return count;
 }
 
 MT_MDSM_TEST(stress, random_programs)
 {
     struct params p = {.a_pages = 3, .b_pages = 4, .phases = 20, .ops = 40};
-    uint64_t list[4];
+    uint64_t list[STRESS_MAX_SEEDS];
     int count = seeds(list);
     for (int i = 0; i < count; i++)
         run_seed(list[i], &p);
@@ -363,7 +380,7 @@ MT_TEST(stress, random_programs_small_cache_cyclic)
     MT_ASSERT_OK(mdsm_init(MPI_COMM_WORLD, &cfg));
     struct params p = {
         .a_pages = 3, .b_pages = (int)(128 * 1024 / cfg.page_size), .phases = 12, .ops = 40};
-    uint64_t list[4];
+    uint64_t list[STRESS_MAX_SEEDS];
     int count = seeds(list);
     for (int i = 0; i < count; i++)
         run_seed(list[i], &p);

@@ -35,6 +35,8 @@ static struct {
     unsigned char *twins;
     uint64_t *dirty; /* pages written this interval */
     uint64_t ndirty;
+    uint64_t *draining; /* dropped copies whose diff is in flight: kept mapped until flushed */
+    uint64_t ndraining;
     struct mdsm_run *runs;
     cache_written_fn written;
 } c;
@@ -48,11 +50,13 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     c.written = written;
     c.pages = lazy_array(npages * sizeof(*c.pages));
     c.dirty = lazy_array(npages * sizeof(*c.dirty));
+    c.draining = lazy_array(c.nslots * sizeof(*c.draining));
     c.twins = lazy_array(c.nslots * c.page_size);
     c.slot_page = lazy_array(c.nslots * sizeof(*c.slot_page));
     c.free_slots = lazy_array(c.nslots * sizeof(*c.free_slots));
     c.runs = malloc((c.page_size / 2 + 1) * sizeof(*c.runs));
-    if (!c.pages || !c.dirty || !c.twins || !c.slot_page || !c.free_slots || !c.runs) {
+    if (!c.pages || !c.dirty || !c.draining || !c.twins || !c.slot_page || !c.free_slots ||
+        !c.runs) {
         cache_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "cache: tables for %llu slots",
                                   (unsigned long long)c.nslots);
@@ -67,6 +71,8 @@ void cache_fini(void)
         munmap(c.pages, npages * sizeof(*c.pages));
     if (c.dirty)
         munmap(c.dirty, npages * sizeof(*c.dirty));
+    if (c.draining)
+        munmap(c.draining, c.nslots * sizeof(*c.draining));
     if (c.twins)
         munmap(c.twins, c.nslots * c.page_size);
     if (c.slot_page)
@@ -123,10 +129,14 @@ static void list_dirty(uint64_t page, struct cache_page *p)
     }
 }
 
-/* Starts writing a dirty remote page's changes home. Pending until flushed. */
-static int write_diff(uint64_t page, struct cache_page *p)
+/* Starts writing a dirty remote page's changes home; *put tells whether an
+ * RMA operation now reads the page. Pending until flushed: until then the
+ * page must stay mapped, unprotected and unchanged, because some transports
+ * (TCP) read a put's source only when the put is progressed or flushed. */
+static int write_diff(uint64_t page, struct cache_page *p, int *put)
 {
     size_t changed = 0;
+    *put = 0;
     int n = diff_runs((const unsigned char *)space_page_addr(page), twin_of(p), c.page_size, c.runs,
                       &changed);
     if (n == 0)
@@ -135,6 +145,7 @@ static int write_diff(uint64_t page, struct cache_page *p)
     int rc = rma_put_runs(sp->home, sp->home_disp, space_page_addr(page), c.runs, n);
     if (rc != MDSM_OK)
         return rc;
+    *put = 1;
     mdsm_stat.diffs++;
     mdsm_stat.diff_bytes += changed;
     c.written(page);
@@ -148,15 +159,49 @@ static void free_slot(struct cache_page *p)
     p->slot = NO_SLOT;
 }
 
-/* Drops a remote page's copy; a dirty copy's changes go home first. */
-static int drop(uint64_t page, struct cache_page *p)
+static void finish_drop(uint64_t page, struct cache_page *p)
 {
-    int rc = MDSM_OK;
-    if (p->state == PAGE_DIRTY)
-        rc = write_diff(page, p);
     drop_copy(page);
     free_slot(p);
     p->state = PAGE_INVALID;
+}
+
+/* Drops a remote page's copy. A dirty copy's changes go home first: the copy
+ * then drains (keeps its memory and slot) until finish_draining, after the
+ * flush. On failure the copy stays dirty, its changes kept. */
+static int drop(uint64_t page, struct cache_page *p)
+{
+    int put = 0;
+    if (p->state == PAGE_DIRTY) {
+        int rc = write_diff(page, p, &put);
+        if (rc != MDSM_OK)
+            return rc;
+    }
+    if (!put) {
+        finish_drop(page, p);
+        return MDSM_OK;
+    }
+    p->state = PAGE_DRAINING;
+    c.draining[c.ndraining++] = page;
+    return MDSM_OK;
+}
+
+/* After a successful flush: no RMA reads a drained copy any more. */
+static void finish_draining(void)
+{
+    for (uint64_t i = 0; i < c.ndraining; i++) {
+        struct cache_page *p = &c.pages[c.draining[i]];
+        if (p->state == PAGE_DRAINING)
+            finish_drop(c.draining[i], p);
+    }
+    c.ndraining = 0;
+}
+
+static int flush_home(void)
+{
+    int rc = rma_flush_home();
+    if (rc == MDSM_OK)
+        finish_draining();
     return rc;
 }
 
@@ -165,11 +210,9 @@ static int evict_one(void)
     uint64_t slot = c.hand;
     c.hand = (c.hand + 1) % c.nslots;
     uint64_t page = c.slot_page[slot];
-    struct cache_page *p = &c.pages[page];
-    int was_dirty = p->state == PAGE_DIRTY;
-    int rc = drop(page, p);
-    if (rc == MDSM_OK && was_dirty)
-        rc = rma_flush_home(); /* the twin's slot is reused at once */
+    int rc = drop(page, &c.pages[page]);
+    if (rc == MDSM_OK && c.ndraining)
+        rc = flush_home(); /* the slot is reused at once */
     mdsm_stat.evictions++;
     return rc;
 }
@@ -254,26 +297,41 @@ static int by_page(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+#define LISTED_RETRY 2 /* p->listed: its diff could not start; kept for the next release */
+
 int cache_release(void)
 {
     int rc = MDSM_OK;
     /* In address order, so that neighbouring pages share one mprotect. */
     qsort(c.dirty, c.ndirty, sizeof(*c.dirty), by_page);
+    /* Every diff first, then one flush, then the protection changes: each
+     * page is a put's source until the flush. */
+    for (uint64_t i = 0; i < c.ndirty; i++) {
+        struct cache_page *p = &c.pages[c.dirty[i]];
+        int put = 0;
+        if (p->state != PAGE_DIRTY)
+            continue;
+        int wrc = write_diff(c.dirty[i], p, &put);
+        if (wrc != MDSM_OK) {
+            p->listed = LISTED_RETRY; /* keeps its twin and changes */
+            if (rc == MDSM_OK)
+                rc = wrc;
+        }
+    }
+    int frc = flush_home();
+    if (frc != MDSM_OK)
+        return rc != MDSM_OK ? rc : frc; /* all stays listed: the next release retries */
     uint64_t run = 0, run_len = 0, kept = 0;
     for (uint64_t i = 0; i < c.ndirty; i++) {
         uint64_t page = c.dirty[i];
         struct cache_page *p = &c.pages[page];
+        if (p->listed == LISTED_RETRY) {
+            p->listed = 1;
+            c.dirty[kept++] = page; /* kept <= i: entries not yet read stay intact */
+            continue;
+        }
         p->listed = 0;
         if (p->state == PAGE_DIRTY) {
-            int wrc = write_diff(page, p);
-            if (wrc != MDSM_OK) {
-                /* Keep the twin and the changes for the next release. */
-                if (rc == MDSM_OK)
-                    rc = wrc;
-                p->listed = 1;
-                c.dirty[kept++] = page;
-                continue;
-            }
             p->state = PAGE_CACHED;
         } else if (p->state == PAGE_HOME_DIRTY) {
             p->state = PAGE_HOME_CLEAN;
@@ -293,8 +351,7 @@ int cache_release(void)
     if (run_len)
         protect_run(run, run_len, PROT_READ);
     c.ndirty = kept;
-    int frc = rma_flush_home();
-    return rc != MDSM_OK ? rc : frc;
+    return rc;
 }
 
 int cache_invalidate(uint64_t page)
@@ -321,7 +378,7 @@ int cache_invalidate_all(void)
 
 int cache_flush(void)
 {
-    return rma_flush_home();
+    return flush_home();
 }
 
 void cache_on_alloc(uint64_t start, uint64_t npages)
@@ -336,6 +393,15 @@ void cache_on_alloc(uint64_t start, uint64_t npages)
 
 void cache_on_free(uint64_t start, uint64_t npages)
 {
+    /* Copies still draining after a failed flush: their puts must end before
+     * the range is remapped. A second failure leaves them to MPI's error. */
+    if (c.ndraining && flush_home() != MDSM_OK) {
+        uint64_t left = 0;
+        for (uint64_t i = 0; i < c.ndraining; i++)
+            if (c.draining[i] < start || c.draining[i] >= start + npages)
+                c.draining[left++] = c.draining[i];
+        c.ndraining = left;
+    }
     for (uint64_t pg = start; pg < start + npages; pg++) {
         struct cache_page *p = &c.pages[pg];
         if (p->slot != NO_SLOT)

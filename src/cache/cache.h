@@ -14,7 +14,8 @@ enum page_state {
     PAGE_CACHED,     /* remote, clean copy: read-only */
     PAGE_DIRTY,      /* remote, written this interval: read-write with a twin */
     PAGE_HOME_CLEAN, /* homed here: read-only so the first write is noticed */
-    PAGE_HOME_DIRTY  /* homed here, written this interval: read-write */
+    PAGE_HOME_DIRTY, /* homed here, written this interval: read-write */
+    PAGE_DRAINING    /* remote, dropped, its diff in flight: unchanged until the flush */
 };
 
 /* Called for each page whose changes reached its home (or that this rank wrote
@@ -40,7 +41,7 @@ int cache_release(void);
 int cache_invalidate(uint64_t page);
 int cache_invalidate_all(void);
 
-/* Completes writes started by cache_invalidate. */
+/* Completes writes started by cache_invalidate, then frees the dropped copies. */
 int cache_flush(void);
 
 #endif
