@@ -93,7 +93,7 @@ static int start_local(struct mdsm_context *ctx)
     rc = notice_init(ctx->rank, ctx->nranks);
     if (rc != MDSM_OK)
         return rc;
-    return lock_init(ctx->rank, ctx->nranks, s->num_locks);
+    return lock_init(ctx->comm, ctx->rank, ctx->nranks, s->num_locks);
 }
 
 static void stop_local(struct mdsm_context *ctx)

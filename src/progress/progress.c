@@ -12,7 +12,6 @@ static pthread_t thread;
 static int running;
 static int stop;
 static int interval;
-static MPI_Request poll_req = MPI_REQUEST_NULL; /* the spinning thread's own */
 
 static void *loop(void *arg)
 {
@@ -37,14 +36,10 @@ int progress_start(MPI_Comm comm, int use_thread, int interval_us)
     interval = interval_us;
     stop = 0;
     running = 0;
-    static int dummy;
-    MPI_Irecv(&dummy, 1, MPI_INT, MPI_ANY_SOURCE, 2, pcomm, &poll_req);
     if (!use_thread)
         return MDSM_OK;
     int err = pthread_create(&thread, NULL, loop, NULL);
     if (err != 0) {
-        MPI_Cancel(&poll_req);
-        MPI_Wait(&poll_req, MPI_STATUS_IGNORE);
         MPI_Comm_free(&pcomm);
         return mdsm_fail_internal(MDSM_ERR_SYSTEM, "progress: pthread_create: %s", strerror(err));
     }
@@ -59,20 +54,36 @@ void progress_stop(void)
         pthread_join(thread, NULL);
         running = 0;
     }
-    if (poll_req != MPI_REQUEST_NULL) {
-        MPI_Cancel(&poll_req);
-        MPI_Wait(&poll_req, MPI_STATUS_IGNORE);
-    }
     if (pcomm != MPI_COMM_NULL)
         MPI_Comm_free(&pcomm);
 }
 
-void progress_poll(void)
+#define PROGRESS_SPIN_US    200
+#define PROGRESS_NAP_MAX_US 50
+
+static uint64_t now_ns(void)
 {
-    int flag;
-    MPI_Test(&poll_req, &flag, MPI_STATUS_IGNORE);
-    /* A waiting rank gives up its core: with more ranks than cores, the rank
-     * it waits for (or, under MPICH, the target that must serve its atomics)
-     * may be the one that needs it. */
-    sched_yield();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void progress_backoff(struct progress_wait *w)
+{
+    if (w->naps == 0) {
+        uint64_t t = now_ns();
+        if (w->start_ns == 0)
+            w->start_ns = t;
+        if (t - w->start_ns < PROGRESS_SPIN_US * 1000u) {
+            sched_yield();
+            return;
+        }
+    }
+    /* 1, 2, 4 ... us, each size twice, up to the cap. */
+    unsigned us = w->naps / 2 < 6 ? 1u << (w->naps / 2) : PROGRESS_NAP_MAX_US;
+    if (us > PROGRESS_NAP_MAX_US)
+        us = PROGRESS_NAP_MAX_US;
+    w->naps++;
+    struct timespec ts = {0, (long)us * 1000};
+    nanosleep(&ts, NULL);
 }

@@ -6,11 +6,23 @@
 #define MDSM_PROGRESS_PROGRESS_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 int progress_start(MPI_Comm comm, int thread, int interval_us);
 void progress_stop(void);
 
-/* One poll from the calling thread, then a yield of the CPU (used while spinning). */
-void progress_poll(void);
+/* A wait whose caller polls MPI itself, one progress_backoff per poll. For
+ * its first PROGRESS_SPIN_US it only yields the CPU (short waits, such as a
+ * lock handover between two ranks, end at once); then it naps, growing to
+ * PROGRESS_NAP_MAX_US, so that ranks waiting long leave the cores to those
+ * with work (with more ranks than cores, a spinning waiter delays the rank it
+ * waits for). Incoming RMA is still served while napping: by the progress
+ * thread, or at the next poll. Zero-initialise. */
+struct progress_wait {
+    uint64_t start_ns;
+    unsigned naps;
+};
+
+void progress_backoff(struct progress_wait *w);
 
 #endif

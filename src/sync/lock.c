@@ -1,8 +1,16 @@
-/* MCS queue locks. The tail lives at the lock's home; each rank has one queue
- * node per lock in its own meta window, so waiting spins on local memory.
- * Ranks are stored as rank+1 so that zeroed memory means "nobody". The
- * releaser's notice vector travels with the lock (stored at its home) and is
- * what the next holder catches up with. */
+/* MCS queue locks with message handover. The queue's tail lives at the
+ * lock's home and is the only word touched with an RMA atomic: one swap to
+ * join, one compare-and-swap to leave an empty queue. Everything between
+ * neighbours travels as point-to-point messages on mdsm's communicator: a
+ * waiter tells its predecessor it is there (LINK), and the releaser hands the
+ * lock on with its notice vector in the same message (GRANT). Across hosts an
+ * RMA atomic costs several round trips (Open MPI 4.1's osc ucx wraps each in
+ * a target-side lock), while a small message is one way and needs no reply.
+ *
+ * Tail values (int32): 0 free; r+1 rank r is last in the queue; -(r+1) free,
+ * last released by r. When the queue empties, the releaser's vector is stored
+ * at the home for the next holder, unless the home already has this rank's
+ * unchanged vector (then both the store and the next fetch are skipped). */
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -15,29 +23,92 @@
 #include "sync/notice.h"
 #include "sync/sync.h"
 
-static int me, n;
-static unsigned char *held;
-static uint64_t *vc; /* scratch: the vector read with a lock */
+#define TAG_LINK  0x6d01 /* int32 lock id: "I queued behind you" */
+#define TAG_GRANT 0x6d02 /* uint64 [lock id, vector, notes]: "the lock is yours" */
 
-int lock_init(int rank, int nranks, int num_locks)
+/* A grant also carries the entries of the releaser's last publish (when at
+ * most GRANT_NOTES): a successor that had caught up with the releaser up to
+ * them needs no read of its log. Layout: [0] lock id, [1, n] vector, [n+1]
+ * index of the first entry, [n+2] count (UINT64_MAX: none), then the pages. */
+#define GRANT_NOTES    64
+#define GRANT_WORDS(n) ((n) + 3 + GRANT_NOTES)
+
+struct lock_state {
+    uint8_t held;
+    uint8_t home_has_mine; /* the home's vector is this rank's, stored at home_gen */
+    int32_t succ;          /* rank+1 of the successor that linked in, or 0 */
+    uint64_t home_gen;
+};
+
+static int me, n;
+static MPI_Comm comm = MPI_COMM_NULL;
+static struct lock_state *locks;
+static uint64_t *vc;    /* scratch: the vector read from a home */
+static uint64_t *grant; /* GRANT_WORDS(n): sent or received with the lock */
+static int32_t link_buf;
+static MPI_Request link_req = MPI_REQUEST_NULL;
+
+int lock_init(MPI_Comm c, int rank, int nranks, int num_locks)
 {
     me = rank;
     n = nranks;
-    held = calloc((size_t)num_locks, 1);
+    comm = c;
+    locks = calloc((size_t)num_locks, sizeof(*locks));
     vc = calloc((size_t)nranks, sizeof(*vc));
-    if (!held || !vc) {
+    grant = calloc((size_t)GRANT_WORDS(nranks), sizeof(*grant));
+    if (!locks || !vc || !grant) {
         lock_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "locks: tables");
+    }
+    if (MPI_Irecv(&link_buf, 1, MPI_INT32_T, MPI_ANY_SOURCE, TAG_LINK, comm, &link_req) !=
+        MPI_SUCCESS) {
+        lock_fini();
+        return mdsm_fail_internal(MDSM_ERR_MPI, "locks: MPI_Irecv failed");
     }
     return MDSM_OK;
 }
 
 void lock_fini(void)
 {
-    free(held);
+    if (link_req != MPI_REQUEST_NULL) {
+        MPI_Cancel(&link_req);
+        MPI_Wait(&link_req, MPI_STATUS_IGNORE);
+    }
+    free(locks);
     free(vc);
-    held = NULL;
+    free(grant);
+    locks = NULL;
     vc = NULL;
+    grant = NULL;
+    comm = MPI_COMM_NULL;
+}
+
+static int mpi_failed(const char *what)
+{
+    return mdsm_fail_internal(MDSM_ERR_MPI, "%s failed", what);
+}
+
+/* Records every successor that has linked in so far (for any lock this rank
+ * holds or is queued for: only those have it as predecessor). */
+static int poll_links(void)
+{
+    for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Test(&link_req, &flag, &st) != MPI_SUCCESS)
+            return mpi_failed("locks: MPI_Test (link)");
+        if (!flag)
+            return MDSM_OK;
+        if (link_buf < 0 || link_buf >= mdsm_meta.num_locks || !locks[link_buf].held ||
+            locks[link_buf].succ != 0)
+            return mdsm_fail_internal(MDSM_ERR_INTERNAL,
+                                      "locks: unexpected link for lock %d from rank %d", link_buf,
+                                      st.MPI_SOURCE);
+        locks[link_buf].succ = st.MPI_SOURCE + 1;
+        if (MPI_Irecv(&link_buf, 1, MPI_INT32_T, MPI_ANY_SOURCE, TAG_LINK, comm, &link_req) !=
+            MPI_SUCCESS)
+            return mpi_failed("locks: MPI_Irecv (link)");
+    }
 }
 
 static int check_id(const char *call, int id)
@@ -51,15 +122,38 @@ static int check_id(const char *call, int id)
     return MDSM_OK;
 }
 
-static int32_t load_local(size_t off)
-{
-    return __atomic_load_n(meta_local32(off), __ATOMIC_ACQUIRE);
-}
-
 int mdsm_num_locks(void)
 {
     int rc = mdsm_check_initialized("mdsm_num_locks");
     return rc == MDSM_OK ? mdsm_meta.num_locks : rc;
+}
+
+/* Waits for the predecessor's grant of lock id, which carries its vector. */
+static int wait_grant(int id, int pred)
+{
+    MPI_Request req;
+    if (MPI_Irecv(grant, GRANT_WORDS(n), MPI_UINT64_T, pred, TAG_GRANT, comm, &req) != MPI_SUCCESS)
+        return mpi_failed("mdsm_lock: MPI_Irecv (grant)");
+    int32_t link = id;
+    if (MPI_Send(&link, 1, MPI_INT32_T, pred, TAG_LINK, comm) != MPI_SUCCESS) {
+        MPI_Cancel(&req);
+        MPI_Wait(&req, MPI_STATUS_IGNORE);
+        return mpi_failed("mdsm_lock: MPI_Send (link)");
+    }
+    struct progress_wait wait = {0, 0};
+    for (;;) {
+        int flag = 0;
+        if (MPI_Test(&req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return mpi_failed("mdsm_lock: MPI_Test (grant)");
+        if (flag)
+            break;
+        progress_backoff(&wait);
+    }
+    if (grant[0] != (uint64_t)id)
+        return mdsm_fail_internal(MDSM_ERR_INTERNAL,
+                                  "mdsm_lock(%d): rank %d granted lock %llu instead", id, pred,
+                                  (unsigned long long)grant[0]);
+    return MDSM_OK;
 }
 
 int mdsm_lock(int id)
@@ -67,30 +161,81 @@ int mdsm_lock(int id)
     int rc = check_id("mdsm_lock", id);
     if (rc != MDSM_OK)
         return rc;
-    if (held[id])
+    struct lock_state *l = &locks[id];
+    if (l->held)
         return mdsm_fail(MDSM_ERR_LOCK_HELD, "mdsm_lock(%d): this rank holds it already", id);
     double t0 = mdsm_now();
     int home = meta_lock_home(id);
-    __atomic_store_n(meta_local32(meta_qnode_next(id)), 0, __ATOMIC_RELAXED);
-    __atomic_store_n(meta_local32(meta_qnode_locked(id)), 1, __ATOMIC_RELEASE);
-    rma_meta_sync();
-    int32_t prev = 0, ignored;
+    int32_t prev = 0;
     rc = rma_meta_swap32(home, meta_tail(id), me + 1, &prev);
-    if (rc == MDSM_OK && prev != 0) {
-        rc = rma_meta_swap32(prev - 1, meta_qnode_next(id), me + 1, &ignored);
-        while (rc == MDSM_OK && load_local(meta_qnode_locked(id)) != 0)
-            progress_poll();
-    }
     if (rc != MDSM_OK)
         return rc;
-    /* In the queue and now at its head: the lock is ours even if catching up
-     * fails below, so that mdsm_unlock can still hand it on. */
-    held[id] = 1;
+    /* In the queue: the lock will be ours even if a step below fails, so
+     * that mdsm_unlock can still hand it on. */
+    const uint64_t *target = NULL;
+    int pred = -1;
+    l->held = 1;
+    l->succ = 0;
+    l->home_has_mine = prev == -(me + 1);
+    if (prev > 0) {
+        pred = prev - 1;
+        rc = wait_grant(id, pred);
+        target = grant + 1;
+    } else if (!l->home_has_mine) {
+        rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
+        target = vc;
+    } /* else the home holds this rank's own vector: nothing new to catch up with */
     mdsm_stat.lock_acquires++;
-    rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
-    if (rc == MDSM_OK)
-        rc = notice_catch_up(vc);
+    if (rc == MDSM_OK && pred >= 0)
+        rc = notice_catch_up_given(target, pred, grant[n + 1], grant + n + 3,
+                                   grant[n + 2] == UINT64_MAX ? -1 : (int)grant[n + 2]);
+    else if (rc == MDSM_OK && target)
+        rc = notice_catch_up(target);
     mdsm_stat.lock_wait_s += mdsm_now() - t0;
+    return rc;
+}
+
+/* Sends the lock and this rank's vector to the successor. */
+static int hand_on(int id, int succ)
+{
+    const uint64_t *v = notice_vector();
+    grant[0] = (uint64_t)id;
+    for (int r = 0; r < n; r++)
+        grant[r + 1] = v[r];
+    uint64_t from = 0;
+    int count = notice_last_published(grant + n + 3, GRANT_NOTES, &from);
+    grant[n + 1] = from;
+    grant[n + 2] = count < 0 ? UINT64_MAX : (uint64_t)count;
+    int words = n + 3 + (count > 0 ? count : 0);
+    if (MPI_Send(grant, words, MPI_UINT64_T, succ, TAG_GRANT, comm) != MPI_SUCCESS)
+        return mpi_failed("mdsm_unlock: MPI_Send (grant)");
+    return MDSM_OK;
+}
+
+/* The queue looks empty: leave the vector at the home, then try to mark the
+ * lock free. Returns the successor's rank+1 if one joined meanwhile, else 0. */
+static int leave(int id, struct lock_state *l, int *succ)
+{
+    int home = meta_lock_home(id);
+    uint64_t gen = notice_vector_gen();
+    *succ = 0;
+    if (!l->home_has_mine || l->home_gen != gen) {
+        int rc = rma_meta_put(home, meta_vc(id), notice_vector(), (size_t)n * sizeof(uint64_t));
+        if (rc != MDSM_OK)
+            return rc;
+        l->home_gen = gen;
+    }
+    int32_t old = 0;
+    int rc = rma_meta_cas32(home, meta_tail(id), me + 1, -(me + 1), &old);
+    if (rc != MDSM_OK)
+        return rc;
+    if (old == me + 1)
+        return MDSM_OK;
+    /* A successor swapped itself in: wait for its link. */
+    struct progress_wait wait = {0, 0};
+    while ((rc = poll_links()) == MDSM_OK && l->succ == 0)
+        progress_backoff(&wait);
+    *succ = l->succ;
     return rc;
 }
 
@@ -99,24 +244,22 @@ int mdsm_unlock(int id)
     int rc = check_id("mdsm_unlock", id);
     if (rc != MDSM_OK)
         return rc;
-    if (!held[id])
+    struct lock_state *l = &locks[id];
+    if (!l->held)
         return mdsm_fail(MDSM_ERR_NOT_LOCK_HOLDER, "mdsm_unlock(%d): this rank does not hold it",
                          id);
-    int home = meta_lock_home(id);
     /* Hand the lock on even if the release failed: waiting ranks must not
      * hang. Its error is reported once the handover is done. */
     int release_rc = sync_release();
-    if (release_rc == MDSM_OK)
-        release_rc = rma_meta_put(home, meta_vc(id), notice_vector(), (size_t)n * sizeof(uint64_t));
-    held[id] = 0;
-    int32_t next = load_local(meta_qnode_next(id)), old = 0;
-    if (next == 0) {
-        rc = rma_meta_cas32(home, meta_tail(id), me + 1, 0, &old);
-        if (rc != MDSM_OK || old == me + 1)
-            return rc != MDSM_OK ? rc : release_rc; /* nobody was waiting */
-        while ((next = load_local(meta_qnode_next(id))) == 0)
-            progress_poll(); /* a successor is linking itself in */
+    rc = poll_links();
+    int succ = l->succ;
+    if (rc == MDSM_OK && succ == 0)
+        rc = leave(id, l, &succ);
+    if (rc == MDSM_OK && succ != 0) {
+        l->home_has_mine = 0; /* the successor's vector will replace ours there */
+        rc = hand_on(id, succ - 1);
     }
-    rc = rma_meta_swap32(next - 1, meta_qnode_locked(id), 0, &old);
+    l->held = 0;
+    l->succ = 0;
     return rc != MDSM_OK ? rc : release_rc;
 }

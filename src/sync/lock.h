@@ -1,8 +1,14 @@
-/* Distributed FIFO locks: an MCS queue per lock on MPI atomics. */
+/* Distributed FIFO locks: an MCS queue per lock, its tail at the lock's home
+ * (MPI atomics), handed over with point-to-point messages. */
 #ifndef MDSM_SYNC_LOCK_H
 #define MDSM_SYNC_LOCK_H
 
-int lock_init(int rank, int nranks, int num_locks);
+#include <mpi.h>
+
+/* Local: tables, and the receive for successors' links on comm (mdsm's
+ * private communicator, whose point-to-point tags 0x6d01-0x6d02 are the
+ * locks'). lock_fini cancels it. */
+int lock_init(MPI_Comm comm, int rank, int nranks, int num_locks);
 void lock_fini(void);
 
 #endif

@@ -18,8 +18,7 @@ void meta_layout_compute(int nranks, int num_locks)
     m->written = 8;
     m->stripes = 16;
     m->tails = align8(m->stripes + META_STRIPES * sizeof(int32_t));
-    m->qnodes = align8(m->tails + homed * sizeof(int32_t));
-    m->vcs = align8(m->qnodes + (size_t)num_locks * 8);
+    m->vcs = align8(m->tails + homed * sizeof(int32_t));
     m->log = align8(m->vcs + homed * (size_t)nranks * 8);
     m->size = align8(m->log + META_LOG_CAP * sizeof(uint32_t));
 }

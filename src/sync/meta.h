@@ -13,8 +13,7 @@ struct meta_layout {
     size_t head;    /* uint64: notices this rank has published */
     size_t written; /* uint64: ring slots written so far (published or not) */
     size_t stripes; /* int32[META_STRIPES] */
-    size_t tails;   /* int32[locks homed here]: MCS queue tail, rank+1 or 0 */
-    size_t qnodes;  /* struct {int32 next, locked}[num_locks]: this rank's queue nodes */
+    size_t tails;   /* int32[locks homed here]: MCS queue tail (see sync/lock.c) */
     size_t vcs;     /* uint64[locks homed here][nranks]: notices seen by the last releaser */
     size_t log;     /* uint32[META_LOG_CAP]: pages written, in order */
     size_t size;
@@ -40,16 +39,6 @@ static inline size_t meta_tail(int id)
 static inline size_t meta_vc(int id)
 {
     return mdsm_meta.vcs + (size_t)(id / mdsm_meta.nranks) * (size_t)mdsm_meta.nranks * 8;
-}
-
-static inline size_t meta_qnode_next(int id)
-{
-    return mdsm_meta.qnodes + (size_t)id * 8;
-}
-
-static inline size_t meta_qnode_locked(int id)
-{
-    return mdsm_meta.qnodes + (size_t)id * 8 + 4;
 }
 
 static inline int32_t *meta_local32(size_t off)

@@ -13,12 +13,16 @@ static uint64_t head;       /* notices logged (published or not) */
 static uint64_t *seen;      /* per rank: notices caught up with; seen[me] = published */
 static uint32_t *scratch;   /* entries fetched in one batch */
 static uint64_t *now_heads; /* slots written, re-read after fetching */
+static uint64_t gen;        /* bumped when seen[] changes */
+static uint64_t last_from;  /* published head before the last publish that moved it */
 
 int notice_init(int rank, int nranks)
 {
     me = rank;
     n = nranks;
     head = 0;
+    gen = 0;
+    last_from = 0;
     seen = calloc((size_t)nranks, sizeof(*seen));
     scratch = malloc(META_LOG_CAP * sizeof(*scratch));
     now_heads = calloc((size_t)nranks, sizeof(*now_heads));
@@ -61,12 +65,33 @@ void notice_publish(void)
     rma_meta_sync(); /* entries before the head that announces them */
     __atomic_store_n(meta_word(mdsm_meta.head), head, __ATOMIC_RELEASE);
     rma_meta_sync();
+    if (seen[me] != head) {
+        gen++;
+        last_from = seen[me];
+    }
     seen[me] = head;
 }
 
 const uint64_t *notice_vector(void)
 {
     return seen;
+}
+
+uint64_t notice_vector_gen(void)
+{
+    return gen;
+}
+
+int notice_last_published(uint64_t *pages, int max, uint64_t *from)
+{
+    uint64_t count = seen[me] - last_from;
+    if (count > (uint64_t)max)
+        return -1;
+    const uint32_t *log = (const uint32_t *)(mdsm_meta_base + mdsm_meta.log);
+    for (uint64_t i = 0; i < count; i++)
+        pages[i] = log[(last_from + i) % META_LOG_CAP];
+    *from = last_from;
+    return (int)count;
 }
 
 int notice_read_heads(uint64_t *heads)
@@ -125,10 +150,29 @@ static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
         for (uint64_t i = 0; i < count && rc == MDSM_OK && !*all; i++)
             rc = cache_invalidate(scratch[at + i]);
         at += count;
-        if (rc == MDSM_OK) /* a failed invalidation leaves the notices pending */
+        if (rc == MDSM_OK) { /* a failed invalidation leaves the notices pending */
             seen[r] = target[r];
+            gen++;
+        }
     }
     return rc;
+}
+
+int notice_catch_up_given(const uint64_t *target, int r, uint64_t from, const uint64_t *pages,
+                          int count)
+{
+    if (r != me && count >= 0 && seen[r] == from && target[r] == from + (uint64_t)count) {
+        int rc = MDSM_OK;
+        for (int i = 0; i < count && rc == MDSM_OK; i++)
+            rc = cache_invalidate(pages[i]);
+        if (rc != MDSM_OK) {
+            cache_flush(); /* what was dropped still goes home */
+            return rc;     /* the notices stay pending */
+        }
+        seen[r] = target[r];
+        gen++;
+    }
+    return notice_catch_up(target);
 }
 
 int notice_catch_up(const uint64_t *target)
@@ -139,6 +183,7 @@ int notice_catch_up(const uint64_t *target)
         if (r != me && target[r] > seen[r] && target[r] - seen[r] > META_LOG_CAP) {
             all = 1;
             seen[r] = target[r];
+            gen++;
         }
     }
     int r0 = 0;
@@ -153,8 +198,10 @@ int notice_catch_up(const uint64_t *target)
         batch += need;
     }
     for (int r = 0; r < n; r++) /* after a full invalidation nothing older matters */
-        if (all && r != me && target[r] > seen[r])
+        if (all && r != me && target[r] > seen[r]) {
             seen[r] = target[r];
+            gen++;
+        }
     if (rc == MDSM_OK && all)
         rc = cache_invalidate_all();
     int frc = cache_flush(); /* dirty copies dropped above went home */
