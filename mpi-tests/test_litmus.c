@@ -305,3 +305,56 @@ MT_MDSM_TEST(litmus, release_atomic_flag_acquire)
     MT_EXPECT_OK(mdsm_free((void *)data));
     MT_EXPECT_OK(mdsm_free(flags));
 }
+
+/* ---- (d) a lock re-taken by its last releaser -----------------------------------
+ * Rank 0 takes and releases lock RT_LOCK twice in a row while nobody queues;
+ * the second time the lock comes back to it free and its notice vector is
+ * still the one at the home, so nothing is read for that acquire, but its
+ * second release must leave its new vector there. The two writes go to
+ * different pages: every other rank, holding stale copies of both, must see
+ * both (with the first vector alone it would drop only the first page). */
+enum { RT_LOCK = 2, RT_ROUNDS = 50 };
+
+MT_MDSM_TEST(litmus, lock_retaken_by_its_releaser_hands_on_new_writes)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t words = (size_t)mdsm_page_size() / sizeof(int64_t);
+    /* Block homes: rank 0 homes both pages, so the others cache them. */
+    volatile int64_t *x = mdsm_alloc(2 * (size_t)n * (size_t)mdsm_page_size()), *y = x + words;
+    MT_ASSERT(x != NULL);
+    MT_EXPECT_EQ(dc_home(x), 0);
+    MT_EXPECT_EQ(dc_home(y), 0);
+    struct dc_tally tally = {0};
+    for (int64_t round = 1; round <= RT_ROUNDS; round++) {
+        MT_EXPECT_OK(mdsm_barrier());
+        int64_t seen = x[0] + y[0]; /* every rank caches both pages */
+        (void)seen;
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (me == 0) {
+            MT_EXPECT_OK(mdsm_lock(RT_LOCK));
+            x[0] = 2 * round - 1;
+            MT_EXPECT_OK(mdsm_unlock(RT_LOCK));
+            MT_EXPECT_OK(mdsm_lock(RT_LOCK)); /* comes back free: nothing read */
+            y[0] = 2 * round;
+            MT_EXPECT_OK(mdsm_unlock(RT_LOCK));
+        }
+        /* Outside mdsm, so that only the lock carries the writes. */
+        MPI_Barrier(MPI_COMM_WORLD);
+        for (int r = 1; r < n; r++) {
+            if (me == r) {
+                MT_EXPECT_OK(mdsm_lock(RT_LOCK));
+                if (x[0] != 2 * round - 1 || y[0] != 2 * round)
+                    DC_MISMATCH(&tally,
+                                "round %lld: rank %d reads %lld and %lld under lock %d after rank "
+                                "0's two releases, expected %lld and %lld",
+                                (long long)round, me, (long long)x[0], (long long)y[0], RT_LOCK,
+                                (long long)(2 * round - 1), (long long)(2 * round));
+                MT_EXPECT_OK(mdsm_unlock(RT_LOCK));
+            }
+            MPI_Barrier(MPI_COMM_WORLD);
+        }
+    }
+    DC_TALLY_END(&tally, "re-taken lock");
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)x));
+}

@@ -94,7 +94,8 @@ int main(int argc, char **argv)
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     bench_check(mdsm_init(MPI_COMM_WORLD, NULL), "mdsm_init");
-    ctx_t c = {.rank = mdsm_rank(), .nranks = mdsm_nranks(), .ops = bench_env_int("BENCH_OPS", 200)};
+    ctx_t c = {
+        .rank = mdsm_rank(), .nranks = mdsm_nranks(), .ops = bench_env_int("BENCH_OPS", 200)};
     if (c.nranks < 2) {
         fprintf(stderr, BENCH_NAME ": needs at least 2 ranks\n");
         MPI_Abort(MPI_COMM_WORLD, 1);
