@@ -31,7 +31,7 @@ static inline char **bench_pages_homed_on(int home, int k, long page, char **bas
     char *mem = mdsm_alloc(bytes);
     if (!mem)
         bench_check(mdsm_last_error(), "mdsm_alloc");
-    char **out = malloc((size_t)k * sizeof(*out));
+    char **out = calloc((size_t)k, sizeof(*out));
     if (!out)
         MPI_Abort(MPI_COMM_WORLD, 1);
     int found = 0;
