@@ -26,12 +26,11 @@
 #define TAG_LINK  0x6d01 /* int32 lock id: "I queued behind you" */
 #define TAG_GRANT 0x6d02 /* uint64 [lock id, vector, notes]: "the lock is yours" */
 
-/* A grant also carries the entries of the releaser's last publish (when at
- * most GRANT_NOTES): a successor that had caught up with the releaser up to
- * them needs no read of its log. Layout: [0] lock id, [1, n] vector, [n+1]
- * index of the first entry, [n+2] count (UINT64_MAX: none), then the pages. */
-#define GRANT_NOTES    64
-#define GRANT_WORDS(n) ((n) + 3 + GRANT_NOTES)
+/* A grant also carries the latest write notices the releaser knows of each
+ * rank (notice_pack_recent): a successor that misses only those reads no
+ * log. Layout: [0] lock id, [1, n] vector, then at most GRANT_PACK words. */
+#define GRANT_PACK     256
+#define GRANT_WORDS(n) ((n) + 1 + GRANT_PACK)
 
 struct lock_state {
     uint8_t held;
@@ -128,8 +127,8 @@ int mdsm_num_locks(void)
     return rc == MDSM_OK ? mdsm_meta.num_locks : rc;
 }
 
-/* Waits for the predecessor's grant of lock id, which carries its vector. */
-static int wait_grant(int id, int pred)
+/* Waits for the predecessor's grant of lock id (in grant, *words long). */
+static int wait_grant(int id, int pred, int *words)
 {
     MPI_Request req;
     if (MPI_Irecv(grant, GRANT_WORDS(n), MPI_UINT64_T, pred, TAG_GRANT, comm, &req) != MPI_SUCCESS)
@@ -141,15 +140,17 @@ static int wait_grant(int id, int pred)
         return mpi_failed("mdsm_lock: MPI_Send (link)");
     }
     struct progress_wait wait = {0, 0};
+    MPI_Status st;
     for (;;) {
         int flag = 0;
-        if (MPI_Test(&req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        if (MPI_Test(&req, &flag, &st) != MPI_SUCCESS)
             return mpi_failed("mdsm_lock: MPI_Test (grant)");
         if (flag)
             break;
         progress_backoff(&wait);
     }
-    if (grant[0] != (uint64_t)id)
+    if (MPI_Get_count(&st, MPI_UINT64_T, words) != MPI_SUCCESS || *words < n + 1 ||
+        grant[0] != (uint64_t)id)
         return mdsm_fail_internal(MDSM_ERR_INTERNAL,
                                   "mdsm_lock(%d): rank %d granted lock %llu instead", id, pred,
                                   (unsigned long long)grant[0]);
@@ -173,13 +174,13 @@ int mdsm_lock(int id)
     /* In the queue: the lock will be ours even if a step below fails, so
      * that mdsm_unlock can still hand it on. */
     const uint64_t *target = NULL;
-    int pred = -1;
+    int pred = -1, grant_words = 0;
     l->held = 1;
     l->succ = 0;
     l->home_has_mine = prev == -(me + 1);
     if (prev > 0) {
         pred = prev - 1;
-        rc = wait_grant(id, pred);
+        rc = wait_grant(id, pred, &grant_words);
         target = grant + 1;
     } else if (!l->home_has_mine) {
         rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
@@ -187,8 +188,7 @@ int mdsm_lock(int id)
     } /* else the home holds this rank's own vector: nothing new to catch up with */
     mdsm_stat.lock_acquires++;
     if (rc == MDSM_OK && pred >= 0)
-        rc = notice_catch_up_given(target, pred, grant[n + 1], grant + n + 3,
-                                   grant[n + 2] == UINT64_MAX ? -1 : (int)grant[n + 2]);
+        rc = notice_catch_up_packed(target, grant + n + 1, grant_words - (n + 1));
     else if (rc == MDSM_OK && target)
         rc = notice_catch_up(target);
     mdsm_stat.lock_wait_s += mdsm_now() - t0;
@@ -202,11 +202,7 @@ static int hand_on(int id, int succ)
     grant[0] = (uint64_t)id;
     for (int r = 0; r < n; r++)
         grant[r + 1] = v[r];
-    uint64_t from = 0;
-    int count = notice_last_published(grant + n + 3, GRANT_NOTES, &from);
-    grant[n + 1] = from;
-    grant[n + 2] = count < 0 ? UINT64_MAX : (uint64_t)count;
-    int words = n + 3 + (count > 0 ? count : 0);
+    int words = n + 1 + notice_pack_recent(grant + n + 1, GRANT_PACK);
     if (MPI_Send(grant, words, MPI_UINT64_T, succ, TAG_GRANT, comm) != MPI_SUCCESS)
         return mpi_failed("mdsm_unlock: MPI_Send (grant)");
     return MDSM_OK;

@@ -14,7 +14,15 @@ static uint64_t *seen;      /* per rank: notices caught up with; seen[me] = publ
 static uint32_t *scratch;   /* entries fetched in one batch */
 static uint64_t *now_heads; /* slots written, re-read after fetching */
 static uint64_t gen;        /* bumped when seen[] changes */
-static uint64_t last_from;  /* published head before the last publish that moved it */
+/* The latest entries of each other rank's log that this rank has applied,
+ * [from, from + count) ending at seen[r] when current: handed on with locks. */
+#define RECENT_MAX 32
+struct recent {
+    uint64_t from;
+    uint32_t count;
+    uint32_t pages[RECENT_MAX];
+};
+static struct recent *recent;
 
 int notice_init(int rank, int nranks)
 {
@@ -22,11 +30,11 @@ int notice_init(int rank, int nranks)
     n = nranks;
     head = 0;
     gen = 0;
-    last_from = 0;
     seen = calloc((size_t)nranks, sizeof(*seen));
     scratch = malloc(META_LOG_CAP * sizeof(*scratch));
     now_heads = calloc((size_t)nranks, sizeof(*now_heads));
-    if (!seen || !scratch || !now_heads) {
+    recent = calloc((size_t)nranks, sizeof(*recent));
+    if (!seen || !scratch || !now_heads || !recent) {
         notice_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "notices: tables");
     }
@@ -38,6 +46,8 @@ void notice_fini(void)
     free(seen);
     free(scratch);
     free(now_heads);
+    free(recent);
+    recent = NULL;
     seen = NULL;
     scratch = NULL;
     now_heads = NULL;
@@ -65,10 +75,8 @@ void notice_publish(void)
     rma_meta_sync(); /* entries before the head that announces them */
     __atomic_store_n(meta_word(mdsm_meta.head), head, __ATOMIC_RELEASE);
     rma_meta_sync();
-    if (seen[me] != head) {
+    if (seen[me] != head)
         gen++;
-        last_from = seen[me];
-    }
     seen[me] = head;
 }
 
@@ -82,16 +90,54 @@ uint64_t notice_vector_gen(void)
     return gen;
 }
 
-int notice_last_published(uint64_t *pages, int max, uint64_t *from)
+/* Records that entry index of r's log (named page) has been applied. */
+static void remember(int r, uint64_t index, uint32_t page)
 {
-    uint64_t count = seen[me] - last_from;
-    if (count > (uint64_t)max)
-        return -1;
-    const uint32_t *log = (const uint32_t *)(mdsm_meta_base + mdsm_meta.log);
-    for (uint64_t i = 0; i < count; i++)
-        pages[i] = log[(last_from + i) % META_LOG_CAP];
-    *from = last_from;
-    return (int)count;
+    struct recent *k = &recent[r];
+    if (k->from + k->count != index) {
+        k->from = index;
+        k->count = 0;
+    }
+    if (k->count == RECENT_MAX) {
+        memmove(k->pages, k->pages + 1, (RECENT_MAX - 1) * sizeof(k->pages[0]));
+        k->from++;
+        k->count--;
+    }
+    k->pages[k->count++] = page;
+}
+
+/* Appends range (r, from, count, pages) to out if it fits in max words. */
+static int pack_range(uint64_t *out, int used, int max, int r, uint64_t from, uint32_t count,
+                      const uint32_t *pages, const uint32_t *ring)
+{
+    if (count == 0 || used + 3 + (int)count > max)
+        return used;
+    out[used++] = (uint64_t)r;
+    out[used++] = from;
+    out[used++] = count;
+    for (uint32_t i = 0; i < count; i++)
+        out[used++] = ring ? ring[(from + i) % META_LOG_CAP] : pages[i];
+    out[0]++;
+    return used;
+}
+
+int notice_pack_recent(uint64_t *out, int max)
+{
+    if (max < 1)
+        return 0;
+    out[0] = 0;
+    int used = 1;
+    /* This rank's own latest published entries, from its ring: intact while
+     * fewer than a ring's worth were logged after them. */
+    uint64_t k = seen[me] < RECENT_MAX ? seen[me] : RECENT_MAX, from = seen[me] - k;
+    if (head - from <= META_LOG_CAP)
+        used = pack_range(out, used, max, me, from, (uint32_t)k, NULL,
+                          (const uint32_t *)(mdsm_meta_base + mdsm_meta.log));
+    for (int r = 0; r < n; r++)
+        if (r != me && recent[r].from + recent[r].count == seen[r])
+            used = pack_range(out, used, max, r, recent[r].from, recent[r].count, recent[r].pages,
+                              NULL);
+    return used;
 }
 
 int notice_read_heads(uint64_t *heads)
@@ -149,6 +195,9 @@ static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
             *all = 1;
         for (uint64_t i = 0; i < count && rc == MDSM_OK && !*all; i++)
             rc = cache_invalidate(scratch[at + i]);
+        if (rc == MDSM_OK && !*all)
+            for (uint64_t i = count > RECENT_MAX ? count - RECENT_MAX : 0; i < count; i++)
+                remember(r, seen[r] + i, scratch[at + i]);
         at += count;
         if (rc == MDSM_OK) { /* a failed invalidation leaves the notices pending */
             seen[r] = target[r];
@@ -158,19 +207,31 @@ static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
     return rc;
 }
 
-int notice_catch_up_given(const uint64_t *target, int r, uint64_t from, const uint64_t *pages,
-                          int count)
+int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int words)
 {
-    if (r != me && count >= 0 && seen[r] == from && target[r] == from + (uint64_t)count) {
-        int rc = MDSM_OK;
-        for (int i = 0; i < count && rc == MDSM_OK; i++)
-            rc = cache_invalidate(pages[i]);
-        if (rc != MDSM_OK) {
-            cache_flush(); /* what was dropped still goes home */
-            return rc;     /* the notices stay pending */
-        }
+    int at = 1, rc = MDSM_OK;
+    for (uint64_t i = 0; words > 0 && i < packed[0] && rc == MDSM_OK; i++) {
+        if (at + 3 > words)
+            break;
+        uint64_t r = packed[at], from = packed[at + 1], count = packed[at + 2];
+        const uint64_t *pages = packed + at + 3;
+        if (r >= (uint64_t)n || count > (uint64_t)(words - at - 3))
+            break; /* malformed: ignore the rest, the logs are still there */
+        at += 3 + (int)count;
+        if ((int)r == me || seen[r] < from || seen[r] >= from + count || target[r] != from + count)
+            continue; /* not exactly what this rank misses of r's log */
+        for (uint64_t j = seen[r] - from; j < count && rc == MDSM_OK; j++)
+            rc = cache_invalidate(pages[j]);
+        if (rc != MDSM_OK)
+            break; /* the notices stay pending */
+        for (uint64_t j = seen[r] - from; j < count; j++)
+            remember((int)r, from + j, (uint32_t)pages[j]);
         seen[r] = target[r];
         gen++;
+    }
+    if (rc != MDSM_OK) {
+        cache_flush(); /* what was dropped still goes home */
+        return rc;
     }
     return notice_catch_up(target);
 }

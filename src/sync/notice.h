@@ -27,16 +27,15 @@ uint64_t notice_vector_gen(void);
 /* Invalidates every page named in others' logs up to target[r] (per rank). */
 int notice_catch_up(const uint64_t *target);
 
-/* The entries of this rank's log that its last publish announced, when
- * there are at most max: copied into pages (one per element), the first's
- * index in *from, their number returned. -1 when there are more. */
-int notice_last_published(uint64_t *pages, int max, uint64_t *from);
+/* Packs into out (at most max words) the latest entries this rank knows of
+ * every rank's log up to its vector: its own last ones and those it applied
+ * of others. Returns the words used. The format is this module's. */
+int notice_pack_recent(uint64_t *out, int max);
 
-/* notice_catch_up, given rank r's entries [from, from + count) as sent by r
- * itself: when they are exactly what this rank misses of r's log, they are
- * applied without reading r's log. count < 0: none given. */
-int notice_catch_up_given(const uint64_t *target, int r, uint64_t from, const uint64_t *pages,
-                          int count);
+/* notice_catch_up, first applying the entries packed by another rank's
+ * notice_pack_recent wherever they are exactly what this rank misses of a
+ * log, so that those logs need not be read. */
+int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int words);
 
 /* Reads every rank's published head (one round of gets). */
 int notice_read_heads(uint64_t *heads);
