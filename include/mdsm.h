@@ -129,10 +129,14 @@ int mdsm_config_warn_unknown(void);
  * thread is on (MDSM_PROGRESS=thread, the default) and MPI_THREAD_FUNNELED
  * when it is off. All ranks agree on the outcome: if any rank fails, every
  * rank returns an error (MDSM_ERR_REMOTE on the ranks that did not fail
- * themselves) and mdsm stays uninitialised everywhere.
+ * themselves) and mdsm stays uninitialised everywhere. MDSM_SPACE_SIZE,
+ * MDSM_PAGE_SIZE, MDSM_DISTRIBUTION and MDSM_NUM_LOCKS (or their cfg fields)
+ * must resolve to the same values on every rank; otherwise every rank returns
+ * MDSM_ERR_MISMATCH, with a message naming the variable and two ranks' values
+ * and sources. The other settings may differ per rank.
  * Errors: MDSM_ERR_ALREADY_INITIALIZED, MDSM_ERR_INVALID_ARG (comm is
- * MPI_COMM_NULL), MDSM_ERR_CONFIG, MDSM_ERR_THREAD_LEVEL, MDSM_ERR_MPI,
- * MDSM_ERR_REMOTE. */
+ * MPI_COMM_NULL), MDSM_ERR_CONFIG, MDSM_ERR_MISMATCH, MDSM_ERR_THREAD_LEVEL,
+ * MDSM_ERR_MPI, MDSM_ERR_REMOTE. */
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg);
 
 /* Collective. Releases everything mdsm holds; finalises MPI if mdsm_init

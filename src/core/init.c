@@ -1,4 +1,5 @@
 /* Session lifecycle: mdsm_init, mdsm_finalize and the state checks of every call. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,44 @@ int mdsm_agree(MPI_Comm comm, int local_status, const char *what)
         return local_status;
     if (any_failed)
         return mdsm_fail(MDSM_ERR_REMOTE, "%s failed on another rank", what);
+    return MDSM_OK;
+}
+
+/* Collective over comm: mdsm_agree's outcome and, when every rank succeeded,
+ * the check that the settings that must agree are the same everywhere, in
+ * one reduction (each value travels as v and ~v, so MAX gives max and min). */
+static int agree_on_settings(MPI_Comm comm, int local_status, const struct mdsm_config_resolved *r)
+{
+    int n = mdsm_config_num_agreed();
+    uint64_t mine[1 + 2 * MDSM_CONFIG_MAX_VARS] = {0}, max[1 + 2 * MDSM_CONFIG_MAX_VARS];
+    uint64_t v[MDSM_CONFIG_MAX_VARS] = {0};
+    int source[MDSM_CONFIG_MAX_VARS] = {0};
+    mine[0] = local_status != MDSM_OK;
+    for (int k = 0; k < n && local_status == MDSM_OK; k++) {
+        mdsm_config_agreed(r, k, &v[k], &source[k]);
+        mine[1 + 2 * k] = v[k];
+        mine[2 + 2 * k] = ~v[k];
+    }
+    if (MPI_Allreduce(mine, max, 1 + 2 * n, MPI_UINT64_T, MPI_MAX, comm) != MPI_SUCCESS)
+        return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_init: MPI_Allreduce failed");
+    if (local_status != MDSM_OK)
+        return local_status;
+    if (max[0])
+        return mdsm_fail(MDSM_ERR_REMOTE, "mdsm_init failed on another rank");
+    for (int k = 0; k < n; k++) {
+        uint64_t hi = max[1 + 2 * k], lo = ~max[2 + 2 * k];
+        if (hi == lo)
+            continue;
+        /* Every rank takes this path: find the lowest rank holding each extreme. */
+        int rank = 0;
+        MPI_Comm_rank(comm, &rank);
+        int key[2] = {v[k] == lo ? rank * 4 + source[k] : INT_MAX,
+                      v[k] == hi ? rank * 4 + source[k] : INT_MAX},
+            low[2] = {0, 0};
+        if (MPI_Allreduce(key, low, 2, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+            return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_init: MPI_Allreduce failed");
+        return mdsm_config_mismatch(k, low[0] / 4, lo, low[0] % 4, low[1] / 4, hi, low[1] % 4);
+    }
     return MDSM_OK;
 }
 
@@ -187,8 +226,9 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
     }
 
     /* Agreement happens on the caller's communicator: ranks disagree only on
-     * local conditions (environment, thread level), never on comm. */
-    rc = mdsm_agree(comm, rc, "mdsm_init");
+     * local conditions (environment, thread level), never on comm. Settings
+     * that must agree are compared before anything is set up. */
+    rc = agree_on_settings(comm, rc, &ctx.config);
     if (rc != MDSM_OK)
         goto err_finalize_mpi;
 
