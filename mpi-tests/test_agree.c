@@ -54,8 +54,8 @@ static void expect_mismatch(const char *name, const char *even, const char *odd,
     int rc = mdsm_init(MPI_COMM_WORLD, NULL);
     restore_env(&saved);
     if (rc != MDSM_ERR_MISMATCH)
-        mt_fail(file, line, "%s=%s/%s: mdsm_init returned %d (%s), expected MDSM_ERR_MISMATCH", name,
-                even, odd, rc, mdsm_strerror(rc));
+        mt_fail(file, line, "%s=%s/%s: mdsm_init returned %d (%s), expected MDSM_ERR_MISMATCH",
+                name, even, odd, rc, mdsm_strerror(rc));
     if (mdsm_last_error() != MDSM_ERR_MISMATCH)
         mt_fail(file, line, "%s: mdsm_last_error() is %d", name, mdsm_last_error());
     if (mdsm_initialized())
@@ -188,8 +188,8 @@ MT_TEST(agree, per_rank_settings_may_differ)
     static const struct {
         const char *name, *even, *odd;
     } free_vars[] = {
-        {"MDSM_LOG_LEVEL", "warn", "error"},  {"MDSM_STATS", "0", "1"},
-        {"MDSM_BIND", "auto", "none"},        {"MDSM_CACHE_SIZE", "64M", "128M"},
+        {"MDSM_LOG_LEVEL", "warn", "error"},     {"MDSM_STATS", "0", "1"},
+        {"MDSM_BIND", "auto", "none"},           {"MDSM_CACHE_SIZE", "64M", "128M"},
         {"MDSM_PROGRESS_INTERVAL", "50", "100"}, {"MDSM_PROGRESS", "thread", "off"},
     };
     enum { N = sizeof(free_vars) / sizeof(free_vars[0]) };
