@@ -140,7 +140,14 @@ int mdsm_config_warn_unknown(void);
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg);
 
 /* Collective. Releases everything mdsm holds; finalises MPI if mdsm_init
- * initialised it. Errors: MDSM_ERR_NOT_INITIALIZED. */
+ * initialised it. Errors: MDSM_ERR_NOT_INITIALIZED.
+ * Afterwards every call but mdsm_init fails with MDSM_ERR_NOT_INITIALIZED
+ * ("... called after mdsm_finalize"). The former global range stays reserved
+ * and inaccessible (no memory cost) until the next mdsm_init, and mdsm's
+ * SIGSEGV handler stays installed: a load or store there prints
+ * "mdsm: <addr> is mdsm global memory used after mdsm_finalize" and then
+ * crashes as it would without mdsm; other faults go on to the handler that
+ * was installed before mdsm_init. */
 int mdsm_finalize(void);
 
 /* This rank's index in the communicator given to mdsm_init, and the number of

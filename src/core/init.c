@@ -6,6 +6,7 @@
 
 #include "cache/cache.h"
 #include "common/error.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "core/context.h"
 #include "fault/fault.h"
@@ -24,6 +25,8 @@ int mdsm_check_initialized(const char *call)
 {
     if (mdsm_ctx.initialized)
         return MDSM_OK;
+    if (mdsm_life.finalized)
+        return mdsm_fail(MDSM_ERR_NOT_INITIALIZED, "%s called after mdsm_finalize", call);
     return mdsm_fail(MDSM_ERR_NOT_INITIALIZED, "%s called before mdsm_init", call);
 }
 
@@ -194,13 +197,14 @@ err_local:
     return rc;
 }
 
+/* The handler and the reserved range outlive the session, to name stale accesses. */
 static void stop_dsm(struct mdsm_context *ctx)
 {
     progress_stop();
-    fault_uninstall();
+    fault_retire();
     rma_fini();
     stop_local(ctx);
-    space_fini();
+    space_retire();
     topo_fini();
 }
 
@@ -253,6 +257,7 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
         goto err_finalize_mpi;
     }
     mdsm_ctx.initialized = 1;
+    mdsm_life.finalized = 0;
     mdsm_log_set_rank(ctx.rank);
     mdsm_config_set_active(&mdsm_ctx.config);
     mdsm_config_warn_unknown();
@@ -280,6 +285,7 @@ int mdsm_finalize(void)
     int owns_mpi = mdsm_ctx.owns_mpi;
     mdsm_config_set_active(NULL);
     memset(&mdsm_ctx, 0, sizeof(mdsm_ctx));
+    mdsm_life.finalized = 1;
     mdsm_log_set_rank(-1);
     mdsm_log_set_level(MDSM_LOG_WARN);
     if (owns_mpi)
