@@ -51,7 +51,8 @@ typedef enum mdsm_status {
     MDSM_ERR_INTERNAL = -18,           /* a bug in mdsm; please report it */
     MDSM_ERR_PAPI = -19,               /* a PAPI call failed (mdsm_papi.h) */
     MDSM_ERR_EVENT = -20,              /* PAPI event unknown or not countable here (mdsm_papi.h) */
-    MDSM_ERR_CALL_ORDER = -21          /* call out of order, e.g. stop before start (mdsm_papi.h) */
+    MDSM_ERR_CALL_ORDER = -21,         /* call out of order, e.g. stop before start (mdsm_papi.h) */
+    MDSM_ERR_FORKED = -22              /* call in a process forked after mdsm_init */
 } mdsm_status_t;
 
 /* Short, static description of a status code (never NULL). */
@@ -155,8 +156,18 @@ int mdsm_finalize(void);
 int mdsm_rank(void);
 int mdsm_nranks(void);
 
-/* Non-zero while mdsm is initialised. Never fails. */
+/* Non-zero while mdsm is initialised (0 in a forked child). Never fails. */
 int mdsm_initialized(void);
+
+/* ---- fork ------------------------------------------------------------------
+ * Only the process that called mdsm_init may use mdsm. In a child forked
+ * after mdsm_init every mdsm call that uses the session (mdsm_init and
+ * mdsm_finalize included) returns MDSM_ERR_FORKED and touches no MPI; the
+ * child must not call MPI either, and should end with _exit. Global memory is
+ * made inaccessible in the child at the fork, so the child can never reach
+ * the parent's copies: a load or store there prints "mdsm: a process forked
+ * after mdsm_init accessed mdsm global memory at <addr>; only the parent may"
+ * and kills the child with SIGSEGV. exec in the child is fine. */
 
 /* ---- Global memory --------------------------------------------------------
  * Global memory sits at the same virtual address on every rank and is used

@@ -1,4 +1,4 @@
-/* Misuse around the session: calls after mdsm_finalize. (Crashes that end
+/* Misuse around the session: a fork after mdsm_init, calls after mdsm_finalize. (Crashes that end
  * the process are checked by progs/misuse_probe.c.) */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,196 @@
 #ifndef UNDER_ASAN
 #define UNDER_ASAN 0
 #endif
+
+/* ---- fork after mdsm_init ----------------------------------------------------------------- */
+
+#define CHILD_LIMIT_S 10.0
+
+/* Waits for pid within CHILD_LIMIT_S (then kills it); returns its status or -1. */
+static int wait_child(pid_t pid, const char *what)
+{
+    int status = 0;
+    double deadline = dc_now() + CHILD_LIMIT_S;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return status;
+        if (r < 0) {
+            mt_fail(__FILE__, __LINE__, "waitpid for %s failed", what);
+            return -1;
+        }
+        if (dc_now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            mt_fail(__FILE__, __LINE__, "%s did not end within %.0f s (killed)", what,
+                    CHILD_LIMIT_S);
+            return -1;
+        }
+        dc_sleep_until(dc_now() + 0.005);
+    }
+}
+
+/* Reads what the child wrote into fd until it closes it. */
+static size_t read_all(int fd, char *buf, size_t size)
+{
+    size_t n = 0;
+    while (n + 1 < size) {
+        ssize_t r = read(fd, buf + n, size - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+struct child_report {
+    int codes[24];
+    int initialized;
+    char message[200];
+};
+
+/* In the child: every session call fails with MDSM_ERR_FORKED, without MPI. */
+static void child_calls(volatile int64_t *cell, int fd)
+{
+    struct child_report r;
+    memset(&r, 0, sizeof(r));
+    int i = 0;
+    int64_t old = 0;
+    mdsm_stats_t st;
+    r.codes[i++] = mdsm_barrier();
+    snprintf(r.message, sizeof(r.message), "%s", mdsm_last_error_message());
+    r.codes[i++] = mdsm_lock(0);
+    r.codes[i++] = mdsm_unlock(0);
+    r.codes[i++] = mdsm_acquire();
+    r.codes[i++] = mdsm_release();
+    r.codes[i++] = mdsm_rank();
+    r.codes[i++] = mdsm_nranks();
+    r.codes[i++] = (int)mdsm_page_size();
+    r.codes[i++] = mdsm_num_locks();
+    r.codes[i++] = mdsm_home_of((const void *)cell);
+    r.codes[i++] = mdsm_fetch_add((int64_t *)cell, 1, &old);
+    r.codes[i++] = mdsm_cas((int64_t *)cell, 0, 1, &old);
+    r.codes[i++] = mdsm_alloc(4096) ? 0 : mdsm_last_error();
+    r.codes[i++] = mdsm_free((void *)cell);
+    r.codes[i++] = mdsm_stats_get(&st);
+    r.codes[i++] = mdsm_stats_reset();
+    r.codes[i++] = mdsm_finalize();
+    r.codes[i++] = mdsm_init(MPI_COMM_WORLD, NULL);
+    r.initialized = mdsm_initialized();
+    ssize_t w = write(fd, &r, sizeof(r));
+    _exit(w == (ssize_t)sizeof(r) ? 0 : 3);
+}
+
+/* In the child: a store to global memory, which must kill the child. */
+static void child_store(volatile int64_t *cell, int fd)
+{
+    dup2(fd, STDERR_FILENO);
+    *cell = 666;
+    _exit(97); /* reached only if the store did not fault */
+}
+
+static pid_t spawn(void (*body)(volatile int64_t *, int), volatile int64_t *cell, int *read_end)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        body(cell, fds[1]);
+    }
+    close(fds[1]);
+    *read_end = fds[0];
+    return pid;
+}
+
+MT_MDSM_TEST(misuse, forked_child_gets_errors_and_never_reaches_global_memory)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t stride = (size_t)mdsm_page_size() / sizeof(int64_t);
+    volatile int64_t *x = mdsm_alloc((size_t)n * stride * sizeof(int64_t));
+    MT_ASSERT(x != NULL);
+    volatile int64_t *mine = &x[(size_t)me * stride];             /* homed here: a shared mapping */
+    volatile int64_t *next = &x[(size_t)((me + 1) % n) * stride]; /* cached when remote */
+    *mine = 100 + me;
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_EQ(*next, 100 + (me + 1) % n);
+    *next = 100 + (me + 1) % n; /* a dirty copy (a twin) when remote */
+
+    int fd = -1;
+    pid_t pid = spawn(child_calls, mine, &fd);
+    MT_EXPECT(pid > 0);
+    if (pid > 0) {
+        struct child_report r;
+        memset(&r, 0, sizeof(r));
+        size_t got = 0;
+        char *buf = (char *)&r;
+        while (got < sizeof(r)) {
+            ssize_t k = read(fd, buf + got, sizeof(r) - got);
+            if (k <= 0)
+                break;
+            got += (size_t)k;
+        }
+        close(fd);
+        int status = wait_child(pid, "the child making mdsm calls");
+        MT_EXPECT(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        MT_EXPECT_EQ(got, sizeof(r));
+        for (int i = 0; i < 18; i++)
+            if (r.codes[i] != MDSM_ERR_FORKED)
+                mt_fail(__FILE__, __LINE__,
+                        "call %d in the child returned %d (%s), expected "
+                        "MDSM_ERR_FORKED",
+                        i, r.codes[i], mdsm_strerror(r.codes[i]));
+        MT_EXPECT_EQ(r.initialized, 0);
+        if (!strstr(r.message, "mdsm_barrier called in a process forked after mdsm_init"))
+            mt_fail(__FILE__, __LINE__, "the child's message was '%s'", r.message);
+    }
+
+    /* Stores to a home page and to a cached page, each in a child of its own. */
+    volatile int64_t *targets[2] = {mine, next};
+    for (int t = 0; t < 2; t++) {
+        pid = spawn(child_store, targets[t], &fd);
+        MT_EXPECT(pid > 0);
+        if (pid <= 0)
+            continue;
+        char printed[4096];
+        read_all(fd, printed, sizeof(printed));
+        close(fd);
+        int status = wait_child(pid, "the child storing to global memory");
+        if (!UNDER_ASAN && !(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV))
+            mt_fail(__FILE__, __LINE__,
+                    "the child storing to global memory ended with status "
+                    "%#x, expected SIGSEGV",
+                    status);
+        if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 97)
+            mt_fail(__FILE__, __LINE__, "the child's store to global memory did not fault");
+        char want[160];
+        snprintf(want, sizeof(want),
+                 "mdsm: a process forked after mdsm_init accessed mdsm global memory at %p; "
+                 "only the parent may",
+                 (void *)targets[t]);
+        if (!strstr(printed, want))
+            mt_fail(__FILE__, __LINE__, "the child printed '%s', expected '%s'", printed, want);
+    }
+
+    /* The children reached nothing: the parent and every other rank see the old values. */
+    MT_EXPECT_EQ(*mine, 100 + me);
+    MT_EXPECT_OK(mdsm_barrier());
+    for (int q = 0; q < n; q++)
+        MT_EXPECT_EQ(x[(size_t)q * stride], 100 + q);
+    /* And the parent's session works on. */
+    int64_t old = -1;
+    MT_EXPECT_OK(mdsm_fetch_add((int64_t *)&x[0], 1, &old));
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_EQ(x[0], 100 + n); /* one increment per rank */
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)x));
+}
 
 /* ---- after mdsm_finalize -------------------------------------------------------------------- */
 

@@ -3,8 +3,11 @@
 #ifndef MDSM_COMMON_LIFECYCLE_H
 #define MDSM_COMMON_LIFECYCLE_H
 
+#include <signal.h>
+
 struct mdsm_lifecycle {
-    int finalized; /* a session ended and none has started since */
+    int finalized;                /* a session ended and none has started since */
+    volatile sig_atomic_t forked; /* this process was forked after an mdsm_init */
 };
 
 extern struct mdsm_lifecycle mdsm_life;

@@ -20,7 +20,8 @@ struct mdsm_context {
 extern struct mdsm_context mdsm_ctx;
 
 /* Returns MDSM_OK when initialised, else records MDSM_ERR_NOT_INITIALIZED
- * (naming mdsm_init or mdsm_finalize) for the named API call and returns it. */
+ * (naming mdsm_init or mdsm_finalize) or MDSM_ERR_FORKED for the named API
+ * call and returns it. */
 int mdsm_check_initialized(const char *call);
 
 /* Collective over comm: every rank passes its local status and all receive the

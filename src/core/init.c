@@ -1,5 +1,6 @@
 /* Session lifecycle: mdsm_init, mdsm_finalize and the state checks of every call. */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,36 @@
 
 struct mdsm_context mdsm_ctx;
 
+static int forked_error(const char *call)
+{
+    return mdsm_fail(MDSM_ERR_FORKED,
+                     "%s called in a process forked after mdsm_init; only the process that "
+                     "called mdsm_init may use mdsm",
+                     call);
+}
+
 int mdsm_check_initialized(const char *call)
 {
+    if (mdsm_life.forked)
+        return forked_error(call);
     if (mdsm_ctx.initialized)
         return MDSM_OK;
     if (mdsm_life.finalized)
         return mdsm_fail(MDSM_ERR_NOT_INITIALIZED, "%s called after mdsm_finalize", call);
     return mdsm_fail(MDSM_ERR_NOT_INITIALIZED, "%s called before mdsm_init", call);
+}
+
+/* The child of a fork must never reach the parent's global memory: the home
+ * pages are a shared mapping, so a child's store would land in the parent's. */
+static void in_fork_child(void)
+{
+    mdsm_life.forked = 1;
+    space_forget_in_child();
+}
+
+static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, in_fork_child);
 }
 
 int mdsm_agree(MPI_Comm comm, int local_status, const char *what)
@@ -210,6 +234,10 @@ static void stop_dsm(struct mdsm_context *ctx)
 
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
 {
+    if (mdsm_life.forked)
+        return forked_error("mdsm_init");
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, register_fork_handler);
     if (mdsm_ctx.initialized)
         return mdsm_fail(MDSM_ERR_ALREADY_INITIALIZED, "mdsm_init called twice");
 
@@ -295,7 +323,7 @@ int mdsm_finalize(void)
 
 int mdsm_initialized(void)
 {
-    return mdsm_ctx.initialized;
+    return mdsm_ctx.initialized && !mdsm_life.forked;
 }
 
 int mdsm_rank(void)

@@ -9,13 +9,14 @@
 
 #include "cache/cache.h"
 #include "common/error.h"
+#include "common/lifecycle.h"
 #include "space/space.h"
 
 static struct sigaction previous;
 static int installed; /* on_segv is (or was last) installed by us */
 static int session;   /* faults in the space are served (between install and retire) */
 /* Each kind of misuse is reported once, even if a chained handler returns. */
-static volatile sig_atomic_t said_finalized;
+static volatile sig_atomic_t said_forked, said_finalized;
 
 /* x86-64 reports whether the access was a write; elsewhere a write to a page
  * fetched read-only simply faults a second time. */
@@ -64,6 +65,12 @@ static void say(volatile sig_atomic_t *once, const char *head, const void *addr,
 static int serve(void *addr, int code, void *uctx)
 {
     (void)code;
+    if (mdsm_life.forked) {
+        if (space_contains(addr) || space_former_contains(addr))
+            say(&said_forked, "a process forked after mdsm_init accessed mdsm global memory at ",
+                addr, "; only the parent may");
+        return 0;
+    }
     if (session && space_contains(addr)) {
         return cache_fault(addr, is_write_access(uctx));
     }

@@ -143,6 +143,15 @@ void space_retire(void)
     release(1);
 }
 
+void space_forget_in_child(void)
+{
+    struct space *sp = &mdsm_space;
+    if (sp->base)
+        mmap(sp->base, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+    if (sp->arena)
+        mmap(sp->arena, sp->arena_size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+}
+
 /* Home of page i of an allocation of n pages split into shares of chunk pages. */
 static void place(uint64_t i, uint64_t n_pages, uint64_t chunk, int nranks, int dist, int *home,
                   uint64_t *share_index)

@@ -58,6 +58,11 @@ void space_fini(void);
  * (until the next space_init), so that the fault handler can name a stale access. */
 void space_retire(void);
 
+/* In a child forked during a session: makes the range and the arena
+ * inaccessible, so that the child can never write the parent's home pages
+ * (a MAP_SHARED memfd). Only system calls: safe in a pthread_atfork child handler. */
+void space_forget_in_child(void);
+
 /* Local part of a collective allocation of npages: picks the range (the same
  * on every rank), records homes and maps this rank's home pages read-only.
  * Returns the allocation index, or a negative status. */
