@@ -14,6 +14,7 @@
 #define MDSM_H
 
 #include <mpi.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -168,6 +169,35 @@ int mdsm_initialized(void);
  * the parent's copies: a load or store there prints "mdsm: a process forked
  * after mdsm_init accessed mdsm global memory at <addr>; only the parent may"
  * and kills the child with SIGSEGV. exec in the child is fine. */
+
+/* ---- SIGSEGV handlers ------------------------------------------------------
+ * mdsm serves page faults in global memory from its SIGSEGV handler,
+ * installed by mdsm_init; faults elsewhere go on to the handler installed
+ * before it. A handler the application installs after mdsm_init receives
+ * mdsm's faults instead and must pass them on: it calls mdsm_handle_fault
+ * first and returns at once when that returns nonzero. At the start of each
+ * call (except the local getters mdsm_rank, mdsm_nranks, mdsm_page_size and
+ * mdsm_home_of) mdsm checks the installed handler and, if it was replaced by
+ * one that has not yet passed a fault to mdsm_handle_fault, warns once per
+ * session (log level warn). */
+
+/* siginfo_t is POSIX: a strict ISO C compilation (-std=c99 without
+ * _POSIX_C_SOURCE) declares the same function with void *. */
+#if defined(__cplusplus) || !defined(__STRICT_ANSI__) || defined(_POSIX_C_SOURCE) ||               \
+    defined(_XOPEN_SOURCE) || defined(_GNU_SOURCE)
+typedef siginfo_t mdsm_siginfo_t;
+#else
+typedef void mdsm_siginfo_t;
+#endif
+
+/* For SIGSEGV handlers: serves the fault described by (sig, info, ucontext),
+ * the arguments of an SA_SIGINFO handler, if it is mdsm's. Returns nonzero
+ * when it was a fault in mdsm global memory and has been served (the handler
+ * returns, and the access is retried); 0 otherwise, and the caller handles
+ * the fault as its own. Async-signal-safe; call it from the handler, on any
+ * thread. For a fault that is misuse of mdsm memory (after mdsm_finalize, in
+ * a forked child) it prints one line saying so and returns 0. */
+int mdsm_handle_fault(int sig, mdsm_siginfo_t *info, void *ucontext);
 
 /* ---- Global memory --------------------------------------------------------
  * Global memory sits at the same virtual address on every rank and is used

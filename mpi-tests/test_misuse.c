@@ -1,5 +1,6 @@
-/* Misuse around the session: a fork after mdsm_init, calls after mdsm_finalize. (Crashes that end
- * the process are checked by progs/misuse_probe.c.) */
+/* Misuse around the session: a fork after mdsm_init, a SIGSEGV handler
+ * installed after mdsm_init, calls after mdsm_finalize. (Crashes that end the
+ * process are checked by progs/misuse_probe.c.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -243,4 +244,132 @@ MT_TEST(misuse, calls_after_finalize_name_finalize)
         MT_EXPECT_RC(mdsm_rank(), MDSM_ERR_NOT_INITIALIZED);
         MT_EXPECT(strcmp(mdsm_last_error_message(), "mdsm_rank called after mdsm_finalize") == 0);
     }
+}
+
+/* ---- SIGSEGV handlers installed after mdsm_init -----------------------------------------------
+ */
+
+static struct sigaction mdsm_handler; /* what was installed when the test began: mdsm's */
+static volatile sig_atomic_t app_calls, app_served;
+
+/* A well-behaved application handler: mdsm first, then its own business. */
+static void chaining_handler(int sig, siginfo_t *info, void *uctx)
+{
+    app_calls++;
+    if (mdsm_handle_fault(sig, info, uctx)) {
+        app_served++;
+        return;
+    }
+    /* Not mdsm's: what the application did before (here: mdsm's, which chains on). */
+    mdsm_handler.sa_sigaction(sig, info, uctx);
+}
+
+static void ignoring_handler(int sig, siginfo_t *info, void *uctx)
+{
+    (void)sig;
+    (void)info;
+    (void)uctx;
+    app_calls++;
+}
+
+static int install(void (*fn)(int, siginfo_t *, void *))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = fn;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGSEGV, &sa, &mdsm_handler);
+}
+
+static int count(const char *text, const char *what)
+{
+    int k = 0;
+    for (const char *p = strstr(text, what); p; p = strstr(p + 1, what))
+        k++;
+    return k;
+}
+
+MT_MDSM_TEST(misuse, handler_installed_after_init_that_calls_mdsm_handle_fault)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t stride = (size_t)mdsm_page_size() / sizeof(int);
+    volatile int *x = mdsm_alloc(2 * (size_t)n * stride * sizeof(int));
+    MT_ASSERT(x != NULL);
+    app_calls = app_served = 0;
+    MT_ASSERT(install(chaining_handler) == 0);
+    /* Faults before the next mdsm call: home write faults, and reads of others' pages. */
+    x[(size_t)me * stride] = 500 + me;
+    x[(size_t)(n + me) * stride] = 600 + me;
+    mt_stderr_begin();
+    int rc = mdsm_barrier();
+    for (int q = 0; q < n; q++) {
+        MT_EXPECT_EQ(x[(size_t)q * stride], 500 + q);
+        MT_EXPECT_EQ(x[(size_t)(n + q) * stride], 600 + q);
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    x[(size_t)((me + 1) % n) * stride] += 1000; /* a write to a page cached from elsewhere */
+    MT_EXPECT_OK(mdsm_barrier());
+    char *printed = mt_stderr_end();
+    MT_EXPECT_OK(rc);
+    MT_EXPECT(sigaction(SIGSEGV, &mdsm_handler, NULL) == 0);
+    for (int q = 0; q < n; q++)
+        MT_EXPECT_EQ(x[(size_t)q * stride], 1500 + q);
+    if (strstr(printed, "SIGSEGV handler was replaced"))
+        mt_fail(__FILE__, __LINE__, "mdsm warned about a handler that passes faults on: '%s'",
+                printed);
+    free(printed);
+    MT_EXPECT_GE(app_served, 2);
+    MT_EXPECT_EQ(app_calls, app_served);
+
+    /* Faults that are not mdsm's are left to the caller. */
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    si.si_signo = SIGSEGV;
+    si.si_addr = (void *)16;
+    MT_EXPECT_EQ(mdsm_handle_fault(SIGSEGV, &si, NULL), 0);
+    si.si_addr = (void *)&n;
+    MT_EXPECT_EQ(mdsm_handle_fault(SIGSEGV, &si, NULL), 0);
+    MT_EXPECT_EQ(mdsm_handle_fault(SIGBUS, &si, NULL), 0);
+    MT_EXPECT_EQ(mdsm_handle_fault(SIGSEGV, NULL, NULL), 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)x));
+}
+
+MT_MDSM_TEST(misuse, handler_installed_after_init_that_ignores_mdsm_is_warned_once)
+{
+    app_calls = 0;
+    MT_ASSERT(install(ignoring_handler) == 0);
+    /* No DSM access while it is installed: it would loop on the fault. */
+    mt_stderr_begin();
+    int rc1 = mdsm_barrier(), rc2 = mdsm_rank(), rc3 = mdsm_barrier();
+    char *printed = mt_stderr_end();
+    MT_EXPECT(sigaction(SIGSEGV, &mdsm_handler, NULL) == 0);
+    MT_EXPECT_OK(rc1);
+    MT_EXPECT_EQ(rc2, mt_rank());
+    MT_EXPECT_OK(rc3);
+    const char *want = "the SIGSEGV handler was replaced after mdsm_init";
+    if (count(printed, want) != 1 || !strstr(printed, "mdsm_handle_fault(sig, info, ucontext)"))
+        mt_fail(__FILE__, __LINE__, "expected one warning naming mdsm_handle_fault, got '%s'",
+                printed);
+    free(printed);
+    MT_EXPECT_EQ(app_calls, 0);
+
+    /* With mdsm's handler back, memory works and nothing more is said. */
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t stride = (size_t)mdsm_page_size() / sizeof(int);
+    mt_stderr_begin();
+    volatile int *x = mdsm_alloc((size_t)n * stride * sizeof(int));
+    if (x)
+        x[(size_t)me * stride] = 700 + me;
+    rc1 = mdsm_barrier();
+    printed = mt_stderr_end();
+    MT_ASSERT(x != NULL);
+    MT_EXPECT_OK(rc1);
+    for (int q = 0; q < n; q++)
+        MT_EXPECT_EQ(x[(size_t)q * stride], 700 + q);
+    MT_EXPECT(printed[0] == '\0');
+    free(printed);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)x));
 }

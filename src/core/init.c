@@ -32,6 +32,14 @@ static int forked_error(const char *call)
 
 int mdsm_check_initialized(const char *call)
 {
+    int rc = mdsm_check_session(call);
+    if (rc == MDSM_OK)
+        fault_check_handler();
+    return rc;
+}
+
+int mdsm_check_session(const char *call)
+{
     if (mdsm_life.forked)
         return forked_error(call);
     if (mdsm_ctx.initialized)
@@ -328,12 +336,12 @@ int mdsm_initialized(void)
 
 int mdsm_rank(void)
 {
-    int rc = mdsm_check_initialized("mdsm_rank");
+    int rc = mdsm_check_session("mdsm_rank");
     return rc == MDSM_OK ? mdsm_ctx.rank : rc;
 }
 
 int mdsm_nranks(void)
 {
-    int rc = mdsm_check_initialized("mdsm_nranks");
+    int rc = mdsm_check_session("mdsm_nranks");
     return rc == MDSM_OK ? mdsm_ctx.nranks : rc;
 }

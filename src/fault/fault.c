@@ -10,11 +10,15 @@
 #include "cache/cache.h"
 #include "common/error.h"
 #include "common/lifecycle.h"
+#include "common/log.h"
 #include "space/space.h"
 
 static struct sigaction previous;
 static int installed; /* on_segv is (or was last) installed by us */
 static int session;   /* faults in the space are served (between install and retire) */
+static int warned;    /* the replaced-handler warning was given this session */
+/* mdsm_handle_fault was called: the handler in place passes faults on. */
+static volatile sig_atomic_t external_calls;
 /* Each kind of misuse is reported once, even if a chained handler returns. */
 static volatile sig_atomic_t said_forked, said_finalized;
 
@@ -106,6 +110,18 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
         chain(sig, si, uctx);
 }
 
+int mdsm_handle_fault(int sig, mdsm_siginfo_t *info, void *ucontext)
+{
+    const siginfo_t *si = info;
+    if (sig != SIGSEGV || !si)
+        return 0;
+    external_calls = 1;
+    int saved = errno;
+    int served = serve(si->si_addr, si->si_code, ucontext);
+    errno = saved;
+    return served;
+}
+
 static int is_ours(const struct sigaction *sa)
 {
     return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_segv;
@@ -126,6 +142,8 @@ int fault_install(void)
         return mdsm_fail_internal(MDSM_ERR_SYSTEM, "sigaction(SIGSEGV): %s", strerror(errno));
     installed = 1;
     session = 1;
+    warned = 0;
+    external_calls = 0;
     said_finalized = 0;
     return MDSM_OK;
 }
@@ -145,4 +163,32 @@ void fault_uninstall(void)
 void fault_retire(void)
 {
     session = 0;
+}
+
+static void describe(const struct sigaction *sa, char *buf, size_t len)
+{
+    if (!(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_DFL)
+        snprintf(buf, len, "SIG_DFL");
+    else if (!(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_IGN)
+        snprintf(buf, len, "SIG_IGN");
+    else if (sa->sa_flags & SA_SIGINFO)
+        snprintf(buf, len, "handler %p", (void *)(uintptr_t)sa->sa_sigaction);
+    else
+        snprintf(buf, len, "handler %p", (void *)(uintptr_t)sa->sa_handler);
+}
+
+void fault_check_handler(void)
+{
+    if (!session || warned || external_calls)
+        return;
+    struct sigaction current;
+    if (sigaction(SIGSEGV, NULL, &current) != 0 || is_ours(&current))
+        return;
+    warned = 1;
+    char what[64];
+    describe(&current, what, sizeof(what));
+    MDSM_WARN("the SIGSEGV handler was replaced after mdsm_init (now %s): mdsm's page faults go "
+              "to it and are not served unless it first calls mdsm_handle_fault(sig, info, "
+              "ucontext) and returns when that returns nonzero (see mdsm.h)",
+              what);
 }

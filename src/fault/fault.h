@@ -14,4 +14,8 @@ void fault_uninstall(void);
  * name accesses to the former range and pass every other fault on. */
 void fault_retire(void);
 
+/* Warns once per session if the SIGSEGV handler is no longer ours and has
+ * not passed a fault to mdsm_handle_fault. One sigaction query. */
+void fault_check_handler(void);
+
 #endif
