@@ -207,6 +207,7 @@ MT_MDSM_TEST(misuse, forked_child_gets_errors_and_never_reaches_global_memory)
     MT_EXPECT_OK(mdsm_barrier());
     for (int q = 0; q < n; q++)
         MT_EXPECT_EQ(x[(size_t)q * stride], 100 + q);
+    MT_EXPECT_OK(mdsm_barrier()); /* everyone has read before x[0] changes */
     /* And the parent's session works on. */
     int64_t old = -1;
     MT_EXPECT_OK(mdsm_fetch_add((int64_t *)&x[0], 1, &old));
