@@ -196,7 +196,8 @@ typedef void mdsm_siginfo_t;
  * returns, and the access is retried); 0 otherwise, and the caller handles
  * the fault as its own. Async-signal-safe; call it from the handler, on any
  * thread. For a fault that is misuse of mdsm memory (after mdsm_finalize, in
- * a forked child) it prints one line saying so and returns 0. */
+ * a forked child, memory the application unmapped) it prints one line saying
+ * so and returns 0. */
 int mdsm_handle_fault(int sig, mdsm_siginfo_t *info, void *ucontext);
 
 /* ---- Global memory --------------------------------------------------------

@@ -20,7 +20,7 @@ static int warned;    /* the replaced-handler warning was given this session */
 /* mdsm_handle_fault was called: the handler in place passes faults on. */
 static volatile sig_atomic_t external_calls;
 /* Each kind of misuse is reported once, even if a chained handler returns. */
-static volatile sig_atomic_t said_forked, said_finalized;
+static volatile sig_atomic_t said_forked, said_finalized, said_unmapped;
 
 /* x86-64 reports whether the access was a write; elsewhere a write to a page
  * fetched read-only simply faults a second time. */
@@ -68,7 +68,6 @@ static void say(volatile sig_atomic_t *once, const char *head, const void *addr,
  * naming the misuse when addr is (or was) mdsm memory. */
 static int serve(void *addr, int code, void *uctx)
 {
-    (void)code;
     if (mdsm_life.forked) {
         if (space_contains(addr) || space_former_contains(addr))
             say(&said_forked, "a process forked after mdsm_init accessed mdsm global memory at ",
@@ -76,6 +75,13 @@ static int serve(void *addr, int code, void *uctx)
         return 0;
     }
     if (session && space_contains(addr)) {
+        /* The whole range is always mapped (reserved at least): only the
+         * application can have unmapped part of it. */
+        if (code == SEGV_MAPERR) {
+            say(&said_unmapped, "mdsm memory at ", addr,
+                " was unmapped by the application (munmap of an mdsm allocation?)");
+            return 0;
+        }
         return cache_fault(addr, is_write_access(uctx));
     }
     if (space_contains(addr) || space_former_contains(addr))
@@ -144,6 +150,7 @@ int fault_install(void)
     session = 1;
     warned = 0;
     external_calls = 0;
+    said_unmapped = 0;
     said_finalized = 0;
     return MDSM_OK;
 }

@@ -1,7 +1,8 @@
 /* The SIGSEGV handler: faults inside global memory go to the cache; all
  * others go on to the handler installed before ours (the application's or
  * MPI's), or crash the way they would without mdsm. Misuse of mdsm memory
- * (after mdsm_finalize, in a forked child) is named in one line first. */
+ * (after mdsm_finalize, in a forked child, unmapped by the application) is
+ * named in one line first. */
 #ifndef MDSM_FAULT_FAULT_H
 #define MDSM_FAULT_FAULT_H
 

@@ -152,6 +152,21 @@ void space_forget_in_child(void)
         mmap(sp->arena, sp->arena_size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
 }
 
+int space_range_mapped(const void *addr, size_t len)
+{
+    /* mincore fails with ENOMEM exactly when part of the range is unmapped. */
+    unsigned char vec[64];
+    uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)addr & ~(ps - 1);
+    uintptr_t end = (uintptr_t)addr + len;
+    while (start < end) {
+        size_t n = end - start > 64 * ps ? 64 * ps : end - start;
+        if (mincore((void *)start, n, vec) != 0 && errno == ENOMEM)
+            return 0;
+        start += n;
+    }
+    return 1;
+}
+
 /* Home of page i of an allocation of n pages split into shares of chunk pages. */
 static void place(uint64_t i, uint64_t n_pages, uint64_t chunk, int nranks, int dist, int *home,
                   uint64_t *share_index)

@@ -63,6 +63,10 @@ void space_retire(void);
  * (a MAP_SHARED memfd). Only system calls: safe in a pthread_atfork child handler. */
 void space_forget_in_child(void);
 
+/* 0 when part of [addr, addr+len) is not mapped at all (the application
+ * unmapped it); 1 otherwise. For error paths only. */
+int space_range_mapped(const void *addr, size_t len);
+
 /* Local part of a collective allocation of npages: picks the range (the same
  * on every rank), records homes and maps this rank's home pages read-only.
  * Returns the allocation index, or a negative status. */
