@@ -172,6 +172,14 @@ void fault_retire(void)
     session = 0;
 }
 
+/* A retired handler must not outlive the library (dlclose); a live session's
+ * stays, so that other threads' faults during exit are still served. */
+__attribute__((destructor)) static void fault_unload(void)
+{
+    if (!session)
+        fault_uninstall();
+}
+
 static void describe(const struct sigaction *sa, char *buf, size_t len)
 {
     if (!(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_DFL)
