@@ -14,6 +14,7 @@
 #define MDSM_H
 
 #include <mpi.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +52,8 @@ typedef enum mdsm_status {
     MDSM_ERR_INTERNAL = -18,           /* a bug in mdsm; please report it */
     MDSM_ERR_PAPI = -19,               /* a PAPI call failed (mdsm_papi.h) */
     MDSM_ERR_EVENT = -20,              /* PAPI event unknown or not countable here (mdsm_papi.h) */
-    MDSM_ERR_CALL_ORDER = -21          /* call out of order, e.g. stop before start (mdsm_papi.h) */
+    MDSM_ERR_CALL_ORDER = -21,         /* call out of order, e.g. stop before start (mdsm_papi.h) */
+    MDSM_ERR_FORKED = -22              /* call in a process forked after mdsm_init */
 } mdsm_status_t;
 
 /* Short, static description of a status code (never NULL). */
@@ -129,14 +131,25 @@ int mdsm_config_warn_unknown(void);
  * thread is on (MDSM_PROGRESS=thread, the default) and MPI_THREAD_FUNNELED
  * when it is off. All ranks agree on the outcome: if any rank fails, every
  * rank returns an error (MDSM_ERR_REMOTE on the ranks that did not fail
- * themselves) and mdsm stays uninitialised everywhere.
+ * themselves) and mdsm stays uninitialised everywhere. MDSM_SPACE_SIZE,
+ * MDSM_PAGE_SIZE, MDSM_DISTRIBUTION and MDSM_NUM_LOCKS (or their cfg fields)
+ * must resolve to the same values on every rank; otherwise every rank returns
+ * MDSM_ERR_MISMATCH, with a message naming the variable and two ranks' values
+ * and sources. The other settings may differ per rank.
  * Errors: MDSM_ERR_ALREADY_INITIALIZED, MDSM_ERR_INVALID_ARG (comm is
- * MPI_COMM_NULL), MDSM_ERR_CONFIG, MDSM_ERR_THREAD_LEVEL, MDSM_ERR_MPI,
- * MDSM_ERR_REMOTE. */
+ * MPI_COMM_NULL), MDSM_ERR_CONFIG, MDSM_ERR_MISMATCH, MDSM_ERR_THREAD_LEVEL,
+ * MDSM_ERR_MPI, MDSM_ERR_REMOTE. */
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg);
 
 /* Collective. Releases everything mdsm holds; finalises MPI if mdsm_init
- * initialised it. Errors: MDSM_ERR_NOT_INITIALIZED. */
+ * initialised it. Errors: MDSM_ERR_NOT_INITIALIZED.
+ * Afterwards every call but mdsm_init fails with MDSM_ERR_NOT_INITIALIZED
+ * ("... called after mdsm_finalize"). The former global range stays reserved
+ * and inaccessible (no memory cost) until the next mdsm_init, and mdsm's
+ * SIGSEGV handler stays installed: a load or store there prints
+ * "mdsm: <addr> is mdsm global memory used after mdsm_finalize" and then
+ * crashes as it would without mdsm; other faults go on to the handler that
+ * was installed before mdsm_init. */
 int mdsm_finalize(void);
 
 /* This rank's index in the communicator given to mdsm_init, and the number of
@@ -144,8 +157,48 @@ int mdsm_finalize(void);
 int mdsm_rank(void);
 int mdsm_nranks(void);
 
-/* Non-zero while mdsm is initialised. Never fails. */
+/* Non-zero while mdsm is initialised (0 in a forked child). Never fails. */
 int mdsm_initialized(void);
+
+/* ---- fork ------------------------------------------------------------------
+ * Only the process that called mdsm_init may use mdsm. In a child forked
+ * after mdsm_init every mdsm call that uses the session (mdsm_init and
+ * mdsm_finalize included) returns MDSM_ERR_FORKED and touches no MPI; the
+ * child must not call MPI either, and should end with _exit. Global memory is
+ * made inaccessible in the child at the fork, so the child can never reach
+ * the parent's copies: a load or store there prints "mdsm: a process forked
+ * after mdsm_init accessed mdsm global memory at <addr>; only the parent may"
+ * and kills the child with SIGSEGV. exec in the child is fine. */
+
+/* ---- SIGSEGV handlers ------------------------------------------------------
+ * mdsm serves page faults in global memory from its SIGSEGV handler,
+ * installed by mdsm_init; faults elsewhere go on to the handler installed
+ * before it. A handler the application installs after mdsm_init receives
+ * mdsm's faults instead and must pass them on: it calls mdsm_handle_fault
+ * first and returns at once when that returns nonzero. At the start of each
+ * call (except the local getters mdsm_rank, mdsm_nranks, mdsm_page_size and
+ * mdsm_home_of) mdsm checks the installed handler and, if it was replaced by
+ * one that has not yet passed a fault to mdsm_handle_fault, warns once per
+ * session (log level warn). */
+
+/* siginfo_t is POSIX: a strict ISO C compilation (-std=c99 without
+ * _POSIX_C_SOURCE) declares the same function with void *. */
+#if defined(__cplusplus) || !defined(__STRICT_ANSI__) || defined(_POSIX_C_SOURCE) ||               \
+    defined(_XOPEN_SOURCE) || defined(_GNU_SOURCE)
+typedef siginfo_t mdsm_siginfo_t;
+#else
+typedef void mdsm_siginfo_t;
+#endif
+
+/* For SIGSEGV handlers: serves the fault described by (sig, info, ucontext),
+ * the arguments of an SA_SIGINFO handler, if it is mdsm's. Returns nonzero
+ * when it was a fault in mdsm global memory and has been served (the handler
+ * returns, and the access is retried); 0 otherwise, and the caller handles
+ * the fault as its own. Async-signal-safe; call it from the handler, on any
+ * thread. For a fault that is misuse of mdsm memory (after mdsm_finalize, in
+ * a forked child, memory the application unmapped) it prints one line saying
+ * so and returns 0. */
+int mdsm_handle_fault(int sig, mdsm_siginfo_t *info, void *ucontext);
 
 /* ---- Global memory --------------------------------------------------------
  * Global memory sits at the same virtual address on every rank and is used

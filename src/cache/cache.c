@@ -93,11 +93,27 @@ static void fatal(const char *what)
     abort();
 }
 
+/* ENOMEM from mprotect means either an unmapped range or too many mappings. */
+static void protect_failed(void *addr, size_t len, int err)
+{
+    if (!space_range_mapped(addr, len)) {
+        char what[160];
+        snprintf(what, sizeof(what),
+                 "mdsm memory at %p was unmapped by the application (munmap of an mdsm "
+                 "allocation?)",
+                 addr);
+        fatal(what);
+    }
+    fatal(err == ENOMEM ? "cannot change page protection (vm.max_map_count too low?)"
+                        : "cannot change page protection");
+}
+
 static void protect_run(uint64_t page, uint64_t n, int prot)
 {
     if (mprotect(space_page_addr(page), n * c.page_size, prot) != 0) {
-        mdsm_fail_internal(MDSM_ERR_SYSTEM, "mprotect: %s", strerror(errno));
-        fatal("cannot change page protection (vm.max_map_count too low?)");
+        int err = errno;
+        mdsm_fail_internal(MDSM_ERR_SYSTEM, "mprotect: %s", strerror(err));
+        protect_failed(space_page_addr(page), n * c.page_size, err);
     }
 }
 

@@ -33,6 +33,7 @@ const char *mdsm_strerror(int status)
     case MDSM_ERR_PAPI: return "PAPI call failed";
     case MDSM_ERR_EVENT: return "PAPI event unknown or not countable here";
     case MDSM_ERR_CALL_ORDER: return "call out of order";
+    case MDSM_ERR_FORKED: return "called in a process forked after mdsm_init";
     }
     return "unknown mdsm status code";
 }

@@ -31,6 +31,7 @@ struct var_desc {
     size_t offset;                /* into struct mdsm_settings */
     ptrdiff_t api_offset;         /* into mdsm_config_t, or -1 */
     const char *api_field;
+    int agree; /* AGREE: every rank must hold the same value (mdsm_init checks) */
 };
 
 static const struct choice dist_choices[] = {
@@ -53,39 +54,43 @@ static const struct choice bind_choices[] = {
 #define SET(f) offsetof(struct mdsm_settings, f)
 #define API(f) (ptrdiff_t) offsetof(mdsm_config_t, f), "mdsm_config_t." #f
 #define NO_API -1, NULL
+/* Ranks that disagree on these would compute different page homes, lock
+ * homes or window sizes: init fails instead of corrupting data or hanging. */
+#define AGREE    1
+#define PER_RANK 0
 
 static const struct var_desc table[] = {
     {"MDSM_SPACE_SIZE", "1G", "size with unit K, M, G or T (e.g. 64M, 2G), 1M..16T",
      "Bytes of global address space reserved on every rank; each rank homes 1/nranks of it",
-     KIND_SIZE, MiB, 16 * TiB, NULL, SET(space_size), API(space_size)},
+     KIND_SIZE, MiB, 16 * TiB, NULL, SET(space_size), API(space_size), AGREE},
     {"MDSM_CACHE_SIZE", "256M", "size with unit K, M, G or T (e.g. 64M, 2G), 64K..1T",
      "Bytes of remote pages a rank may cache (at least 4 pages); beyond it pages are evicted",
-     KIND_SIZE, 64 * KiB, TiB, NULL, SET(cache_size), API(cache_size)},
+     KIND_SIZE, 64 * KiB, TiB, NULL, SET(cache_size), API(cache_size), PER_RANK},
     {"MDSM_PAGE_SIZE", NULL, "size, a power of two multiple of the OS page size, up to 1M",
      "Coherence unit: the granularity of faults, fetches and invalidation", KIND_SIZE, 0, MiB, NULL,
-     SET(page_size), API(page_size)},
+     SET(page_size), API(page_size), AGREE},
     {"MDSM_DISTRIBUTION", "block", "one of: block, cyclic",
      "How pages of an allocation are assigned home ranks", KIND_CHOICE, 0, 0, dist_choices,
-     SET(distribution), API(distribution)},
+     SET(distribution), API(distribution), AGREE},
     {"MDSM_NUM_LOCKS", "1024", "integer, 1..1048576", "Number of locks: ids are 0..N-1", KIND_INT,
-     1, 1048576, NULL, SET(num_locks), API(num_locks)},
+     1, 1048576, NULL, SET(num_locks), API(num_locks), AGREE},
     {"MDSM_STATS", "0", "boolean: 0, 1, no, yes, off, on, false, true",
      "Print each rank's statistics at mdsm_finalize", KIND_CHOICE, 0, 0, bool_choices, SET(stats),
-     NO_API},
+     NO_API, PER_RANK},
     {"MDSM_LOG_LEVEL", "warn", "one of: none, error, warn, info, debug",
      "Messages printed to stderr; info also reports rejected input", KIND_CHOICE, 0, 0, log_choices,
-     SET(log_level), NO_API},
+     SET(log_level), NO_API, PER_RANK},
     {"MDSM_PROGRESS", "thread", "one of: thread, off",
      "Helper thread that drives MPI progress while the application computes (needs "
      "MPI_THREAD_MULTIPLE)",
-     KIND_CHOICE, 0, 0, progress_choices, SET(progress), NO_API},
+     KIND_CHOICE, 0, 0, progress_choices, SET(progress), NO_API, PER_RANK},
     {"MDSM_PROGRESS_INTERVAL", "50", "integer microseconds, 1..100000",
      "How often the progress thread polls MPI", KIND_INT, 1, 100000, NULL,
-     SET(progress_interval_us), NO_API},
+     SET(progress_interval_us), NO_API, PER_RANK},
     {"MDSM_BIND", "auto", "one of: auto, none",
      "CPU binding of ranks: auto binds ranks the launcher left unbound, spread over the node's "
      "cores and NUMA nodes; none leaves binding alone",
-     KIND_CHOICE, 0, 0, bind_choices, SET(bind), NO_API},
+     KIND_CHOICE, 0, 0, bind_choices, SET(bind), NO_API, PER_RANK},
 };
 
 #define NUM_VARS ((int)(sizeof(table) / sizeof(table[0])))
@@ -417,4 +422,56 @@ int mdsm_config_var(int index, mdsm_config_var_t *out)
     format_value(d, v, out->value, sizeof(out->value));
     out->source = (mdsm_config_source_t)source;
     return MDSM_OK;
+}
+
+int mdsm_config_num_agreed(void)
+{
+    int n = 0;
+    for (int i = 0; i < NUM_VARS; i++)
+        n += table[i].agree;
+    return n;
+}
+
+/* Table index of the k-th setting that must agree. */
+static int agreed_index(int k)
+{
+    for (int i = 0; i < NUM_VARS; i++)
+        if (table[i].agree && k-- == 0)
+            return i;
+    return -1;
+}
+
+void mdsm_config_agreed(const struct mdsm_config_resolved *r, int k, uint64_t *value, int *source)
+{
+    int i = agreed_index(k);
+    *value = load(&table[i], &r->s, table[i].offset);
+    *source = r->source[i];
+}
+
+static void describe_holder(const struct var_desc *d, int rank, uint64_t v, int source, char *buf,
+                            size_t len)
+{
+    char value[64];
+    format_value(d, v, value, sizeof(value));
+    const char *from = source == MDSM_CONFIG_SOURCE_API   ? d->api_field
+                       : source == MDSM_CONFIG_SOURCE_ENV ? "environment"
+                                                          : "default";
+    snprintf(buf, len, "rank %d has %s (%s)", rank, value, from);
+}
+
+int mdsm_config_mismatch(int k, int rank_a, uint64_t a, int source_a, int rank_b, uint64_t b,
+                         int source_b)
+{
+    const struct var_desc *d = &table[agreed_index(k)];
+    char first[128], second[128];
+    if (rank_b < rank_a) {
+        describe_holder(d, rank_b, b, source_b, first, sizeof(first));
+        describe_holder(d, rank_a, a, source_a, second, sizeof(second));
+    } else {
+        describe_holder(d, rank_a, a, source_a, first, sizeof(first));
+        describe_holder(d, rank_b, b, source_b, second, sizeof(second));
+    }
+    return mdsm_fail(MDSM_ERR_MISMATCH,
+                     "%s differs between ranks: %s, %s; it must be the same on every rank", d->name,
+                     first, second);
 }

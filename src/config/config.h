@@ -45,4 +45,15 @@ int mdsm_config_env_log_level(void);
  * reporting what the environment would give. */
 void mdsm_config_set_active(const struct mdsm_config_resolved *r);
 
+/* The settings every rank must hold alike (flagged AGREE in the table):
+ * their number, and the value and source (mdsm_config_source_t) of the k-th
+ * of them in r. mdsm_init compares them across ranks. */
+int mdsm_config_num_agreed(void);
+void mdsm_config_agreed(const struct mdsm_config_resolved *r, int k, uint64_t *value, int *source);
+
+/* Records MDSM_ERR_MISMATCH for the k-th agreed setting, naming the variable
+ * and the value and source of two ranks that differ, and returns it. */
+int mdsm_config_mismatch(int k, int rank_a, uint64_t a, int source_a, int rank_b, uint64_t b,
+                         int source_b);
+
 #endif

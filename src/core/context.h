@@ -19,9 +19,15 @@ struct mdsm_context {
 
 extern struct mdsm_context mdsm_ctx;
 
-/* Returns MDSM_OK when initialised, else records MDSM_ERR_NOT_INITIALIZED for
- * the named API call and returns it. */
+/* Returns MDSM_OK when initialised, else records MDSM_ERR_NOT_INITIALIZED
+ * (naming mdsm_init or mdsm_finalize) or MDSM_ERR_FORKED for the named API
+ * call and returns it. Also warns once if the SIGSEGV handler was replaced
+ * (fault_check_handler: one sigaction query per call). */
 int mdsm_check_initialized(const char *call);
+
+/* The same without the handler check, for local getters that programs call
+ * in loops (mdsm_rank, mdsm_home_of...), where a system call would dominate. */
+int mdsm_check_session(const char *call);
 
 /* Collective over comm: every rank passes its local status and all receive the
  * agreed one (MDSM_OK only if every rank succeeded; a rank that succeeded

@@ -1,10 +1,13 @@
 /* Session lifecycle: mdsm_init, mdsm_finalize and the state checks of every call. */
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache/cache.h"
 #include "common/error.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "core/context.h"
 #include "fault/fault.h"
@@ -19,11 +22,44 @@
 
 struct mdsm_context mdsm_ctx;
 
+static int forked_error(const char *call)
+{
+    return mdsm_fail(MDSM_ERR_FORKED,
+                     "%s called in a process forked after mdsm_init; only the process that "
+                     "called mdsm_init may use mdsm",
+                     call);
+}
+
 int mdsm_check_initialized(const char *call)
 {
+    int rc = mdsm_check_session(call);
+    if (rc == MDSM_OK)
+        fault_check_handler();
+    return rc;
+}
+
+int mdsm_check_session(const char *call)
+{
+    if (mdsm_life.forked)
+        return forked_error(call);
     if (mdsm_ctx.initialized)
         return MDSM_OK;
+    if (mdsm_life.finalized)
+        return mdsm_fail(MDSM_ERR_NOT_INITIALIZED, "%s called after mdsm_finalize", call);
     return mdsm_fail(MDSM_ERR_NOT_INITIALIZED, "%s called before mdsm_init", call);
+}
+
+/* The child of a fork must never reach the parent's global memory: the home
+ * pages are a shared mapping, so a child's store would land in the parent's. */
+static void in_fork_child(void)
+{
+    mdsm_life.forked = 1;
+    space_forget_in_child();
+}
+
+static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, in_fork_child);
 }
 
 int mdsm_agree(MPI_Comm comm, int local_status, const char *what)
@@ -35,6 +71,44 @@ int mdsm_agree(MPI_Comm comm, int local_status, const char *what)
         return local_status;
     if (any_failed)
         return mdsm_fail(MDSM_ERR_REMOTE, "%s failed on another rank", what);
+    return MDSM_OK;
+}
+
+/* Collective over comm: mdsm_agree's outcome and, when every rank succeeded,
+ * the check that the settings that must agree are the same everywhere, in
+ * one reduction (each value travels as v and ~v, so MAX gives max and min). */
+static int agree_on_settings(MPI_Comm comm, int local_status, const struct mdsm_config_resolved *r)
+{
+    int n = mdsm_config_num_agreed();
+    uint64_t mine[1 + 2 * MDSM_CONFIG_MAX_VARS] = {0}, max[1 + 2 * MDSM_CONFIG_MAX_VARS];
+    uint64_t v[MDSM_CONFIG_MAX_VARS] = {0};
+    int source[MDSM_CONFIG_MAX_VARS] = {0};
+    mine[0] = local_status != MDSM_OK;
+    for (int k = 0; k < n && local_status == MDSM_OK; k++) {
+        mdsm_config_agreed(r, k, &v[k], &source[k]);
+        mine[1 + 2 * k] = v[k];
+        mine[2 + 2 * k] = ~v[k];
+    }
+    if (MPI_Allreduce(mine, max, 1 + 2 * n, MPI_UINT64_T, MPI_MAX, comm) != MPI_SUCCESS)
+        return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_init: MPI_Allreduce failed");
+    if (local_status != MDSM_OK)
+        return local_status;
+    if (max[0])
+        return mdsm_fail(MDSM_ERR_REMOTE, "mdsm_init failed on another rank");
+    for (int k = 0; k < n; k++) {
+        uint64_t hi = max[1 + 2 * k], lo = ~max[2 + 2 * k];
+        if (hi == lo)
+            continue;
+        /* Every rank takes this path: find the lowest rank holding each extreme. */
+        int rank = 0;
+        MPI_Comm_rank(comm, &rank);
+        int key[2] = {v[k] == lo ? rank * 4 + source[k] : INT_MAX,
+                      v[k] == hi ? rank * 4 + source[k] : INT_MAX},
+            low[2] = {0, 0};
+        if (MPI_Allreduce(key, low, 2, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+            return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_init: MPI_Allreduce failed");
+        return mdsm_config_mismatch(k, low[0] / 4, lo, low[0] % 4, low[1] / 4, hi, low[1] % 4);
+    }
     return MDSM_OK;
 }
 
@@ -155,18 +229,23 @@ err_local:
     return rc;
 }
 
+/* The handler and the reserved range outlive the session, to name stale accesses. */
 static void stop_dsm(struct mdsm_context *ctx)
 {
     progress_stop();
-    fault_uninstall();
+    fault_retire();
     rma_fini();
     stop_local(ctx);
-    space_fini();
+    space_retire();
     topo_fini();
 }
 
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
 {
+    if (mdsm_life.forked)
+        return forked_error("mdsm_init");
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, register_fork_handler);
     if (mdsm_ctx.initialized)
         return mdsm_fail(MDSM_ERR_ALREADY_INITIALIZED, "mdsm_init called twice");
 
@@ -187,8 +266,9 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
     }
 
     /* Agreement happens on the caller's communicator: ranks disagree only on
-     * local conditions (environment, thread level), never on comm. */
-    rc = mdsm_agree(comm, rc, "mdsm_init");
+     * local conditions (environment, thread level), never on comm. Settings
+     * that must agree are compared before anything is set up. */
+    rc = agree_on_settings(comm, rc, &ctx.config);
     if (rc != MDSM_OK)
         goto err_finalize_mpi;
 
@@ -213,6 +293,7 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
         goto err_finalize_mpi;
     }
     mdsm_ctx.initialized = 1;
+    mdsm_life.finalized = 0;
     mdsm_log_set_rank(ctx.rank);
     mdsm_config_set_active(&mdsm_ctx.config);
     mdsm_config_warn_unknown();
@@ -240,6 +321,7 @@ int mdsm_finalize(void)
     int owns_mpi = mdsm_ctx.owns_mpi;
     mdsm_config_set_active(NULL);
     memset(&mdsm_ctx, 0, sizeof(mdsm_ctx));
+    mdsm_life.finalized = 1;
     mdsm_log_set_rank(-1);
     mdsm_log_set_level(MDSM_LOG_WARN);
     if (owns_mpi)
@@ -249,17 +331,17 @@ int mdsm_finalize(void)
 
 int mdsm_initialized(void)
 {
-    return mdsm_ctx.initialized;
+    return mdsm_ctx.initialized && !mdsm_life.forked;
 }
 
 int mdsm_rank(void)
 {
-    int rc = mdsm_check_initialized("mdsm_rank");
+    int rc = mdsm_check_session("mdsm_rank");
     return rc == MDSM_OK ? mdsm_ctx.rank : rc;
 }
 
 int mdsm_nranks(void)
 {
-    int rc = mdsm_check_initialized("mdsm_nranks");
+    int rc = mdsm_check_session("mdsm_nranks");
     return rc == MDSM_OK ? mdsm_ctx.nranks : rc;
 }

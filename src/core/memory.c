@@ -84,7 +84,7 @@ int mdsm_free(void *ptr)
 
 int mdsm_home_of(const void *addr)
 {
-    int rc = mdsm_check_initialized("mdsm_home_of");
+    int rc = mdsm_check_session("mdsm_home_of");
     if (rc != MDSM_OK)
         return rc;
     if (!space_contains(addr) || mdsm_space.pages[space_page_of(addr)].alloc == 0)
@@ -94,6 +94,6 @@ int mdsm_home_of(const void *addr)
 
 long mdsm_page_size(void)
 {
-    int rc = mdsm_check_initialized("mdsm_page_size");
+    int rc = mdsm_check_session("mdsm_page_size");
     return rc == MDSM_OK ? (long)mdsm_space.page_size : rc;
 }

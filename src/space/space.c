@@ -16,6 +16,7 @@
 #endif
 
 struct space mdsm_space;
+struct space_former mdsm_space_former;
 
 #define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
 
@@ -49,6 +50,12 @@ static int reserve(MPI_Comm comm, size_t size, char **out)
 int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nranks)
 {
     struct space *sp = &mdsm_space;
+    /* The last session's range may be reused now: its pointers are dead anyway. */
+    if (mdsm_space_former.base) {
+        munmap(mdsm_space_former.base, mdsm_space_former.size);
+        mdsm_space_former.base = NULL;
+        mdsm_space_former.size = 0;
+    }
     memset(sp, 0, sizeof(*sp));
     sp->memfd = -1;
     sp->page_size = s->page_size;
@@ -104,7 +111,7 @@ err_unreserve:
     return rc;
 }
 
-void space_fini(void)
+static void release(int keep_reserved)
 {
     struct space *sp = &mdsm_space;
     if (!sp->base)
@@ -115,8 +122,49 @@ void space_fini(void)
     munmap(sp->pages, sp->npages * sizeof(*sp->pages));
     munmap(sp->arena, sp->arena_size);
     close(sp->memfd);
-    munmap(sp->base, sp->size);
+    /* One mapping over the range drops every home and cached page at once. */
+    if (keep_reserved &&
+        mmap(sp->base, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0) == sp->base) {
+        mdsm_space_former.base = sp->base;
+        mdsm_space_former.size = sp->size;
+    } else {
+        munmap(sp->base, sp->size);
+    }
     memset(sp, 0, sizeof(*sp));
+}
+
+void space_fini(void)
+{
+    release(0);
+}
+
+void space_retire(void)
+{
+    release(1);
+}
+
+void space_forget_in_child(void)
+{
+    struct space *sp = &mdsm_space;
+    if (sp->base)
+        mmap(sp->base, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+    if (sp->arena)
+        mmap(sp->arena, sp->arena_size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+}
+
+int space_range_mapped(const void *addr, size_t len)
+{
+    /* mincore fails with ENOMEM exactly when part of the range is unmapped. */
+    unsigned char vec[64];
+    uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)addr & ~(ps - 1);
+    uintptr_t end = (uintptr_t)addr + len;
+    while (start < end) {
+        size_t n = end - start > 64 * ps ? 64 * ps : end - start;
+        if (mincore((void *)start, n, vec) != 0 && errno == ENOMEM)
+            return 0;
+        start += n;
+    }
+    return 1;
 }
 
 /* Home of page i of an allocation of n pages split into shares of chunk pages. */

@@ -42,9 +42,30 @@ struct space {
 
 extern struct space mdsm_space;
 
+/* The range of the last session, kept reserved and inaccessible after
+ * mdsm_finalize so that a stale access is recognised; NULL base if none. */
+struct space_former {
+    char *base;
+    size_t size;
+};
+extern struct space_former mdsm_space_former;
+
 /* Collective: reserves the range at one address agreed by all ranks. */
 int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nranks);
 void space_fini(void);
+
+/* space_fini for mdsm_finalize: the range stays reserved as mdsm_space_former
+ * (until the next space_init), so that the fault handler can name a stale access. */
+void space_retire(void);
+
+/* In a child forked during a session: makes the range and the arena
+ * inaccessible, so that the child can never write the parent's home pages
+ * (a MAP_SHARED memfd). Only system calls: safe in a pthread_atfork child handler. */
+void space_forget_in_child(void);
+
+/* 0 when part of [addr, addr+len) is not mapped at all (the application
+ * unmapped it); 1 otherwise. For error paths only. */
+int space_range_mapped(const void *addr, size_t len);
 
 /* Local part of a collective allocation of npages: picks the range (the same
  * on every rank), records homes and maps this rank's home pages read-only.
@@ -61,6 +82,12 @@ static inline int space_contains(const void *addr)
 {
     return (const char *)addr >= mdsm_space.base &&
            (const char *)addr < mdsm_space.base + mdsm_space.size;
+}
+
+static inline int space_former_contains(const void *addr)
+{
+    return (const char *)addr >= mdsm_space_former.base &&
+           (const char *)addr < mdsm_space_former.base + mdsm_space_former.size;
 }
 
 static inline uint64_t space_page_of(const void *addr)

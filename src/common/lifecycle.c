@@ -1,0 +1,3 @@
+#include "common/lifecycle.h"
+
+struct mdsm_lifecycle mdsm_life;
