@@ -16,6 +16,7 @@
 #include "sync/meta.h"
 #include "sync/notice.h"
 #include "topo/topo.h"
+#include "watchdog/watchdog.h"
 
 struct mdsm_context mdsm_ctx;
 
@@ -139,6 +140,8 @@ static int start_dsm(struct mdsm_context *ctx)
     rc = progress_start(ctx->comm, s->progress == MDSM_PROGRESS_THREAD, s->progress_interval_us);
     if (rc == MDSM_OK)
         rc = fault_install();
+    if (rc == MDSM_OK)
+        rc = wd_start(ctx->rank, s->watchdog_s);
     rc = mdsm_agree(ctx->comm, rc, "mdsm_init");
     if (rc != MDSM_OK)
         goto err_fault;
@@ -146,6 +149,7 @@ static int start_dsm(struct mdsm_context *ctx)
     return MDSM_OK;
 
 err_fault:
+    wd_stop();
     progress_stop();
     fault_uninstall();
     rma_fini();
@@ -157,6 +161,7 @@ err_local:
 
 static void stop_dsm(struct mdsm_context *ctx)
 {
+    wd_stop();
     progress_stop();
     fault_uninstall();
     rma_fini();
@@ -231,8 +236,10 @@ int mdsm_finalize(void)
     int rc = mdsm_check_initialized("mdsm_finalize");
     if (rc != MDSM_OK)
         return rc;
+    wd_call(WD_COLLECTIVE, "mdsm_finalize", -1, NULL);
     if (MPI_Barrier(mdsm_ctx.comm) != MPI_SUCCESS)
         rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_finalize: MPI_Barrier failed");
+    wd_end(&wd_api);
     if (mdsm_ctx.config.s.stats)
         mdsm_stats_print();
     stop_dsm(&mdsm_ctx);

@@ -14,6 +14,7 @@
 #include "sync/meta.h"
 #include "sync/notice.h"
 #include "sync/sync.h"
+#include "watchdog/watchdog.h"
 
 static int me, n;
 static unsigned char *held;
@@ -75,21 +76,28 @@ int mdsm_lock(int id)
     __atomic_store_n(meta_local32(meta_qnode_locked(id)), 1, __ATOMIC_RELEASE);
     rma_meta_sync();
     int32_t prev = 0, ignored;
+    wd_lock(WD_LOCK_ENQUEUE, id, home, -1);
     rc = rma_meta_swap32(home, meta_tail(id), me + 1, &prev);
     if (rc == MDSM_OK && prev != 0) {
+        wd_lock_step(WD_LOCK_LINK, prev - 1);
         rc = rma_meta_swap32(prev - 1, meta_qnode_next(id), me + 1, &ignored);
+        wd_step(&wd_api, WD_LOCK_WAIT);
         while (rc == MDSM_OK && load_local(meta_qnode_locked(id)) != 0)
             progress_poll();
     }
-    if (rc != MDSM_OK)
+    if (rc != MDSM_OK) {
+        wd_end(&wd_api);
         return rc;
+    }
     /* In the queue and now at its head: the lock is ours even if catching up
      * fails below, so that mdsm_unlock can still hand it on. */
     held[id] = 1;
     mdsm_stat.lock_acquires++;
+    wd_step(&wd_api, WD_LOCK_CATCH_UP);
     rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
     if (rc == MDSM_OK)
         rc = notice_catch_up(vc);
+    wd_end(&wd_api);
     mdsm_stat.lock_wait_s += mdsm_now() - t0;
     return rc;
 }
@@ -105,18 +113,25 @@ int mdsm_unlock(int id)
     int home = meta_lock_home(id);
     /* Hand the lock on even if the release failed: waiting ranks must not
      * hang. Its error is reported once the handover is done. */
+    wd_lock(WD_UNLOCK_RELEASE, id, home, -1);
     int release_rc = sync_release();
     if (release_rc == MDSM_OK)
         release_rc = rma_meta_put(home, meta_vc(id), notice_vector(), (size_t)n * sizeof(uint64_t));
     held[id] = 0;
     int32_t next = load_local(meta_qnode_next(id)), old = 0;
     if (next == 0) {
+        wd_step(&wd_api, WD_UNLOCK_TAIL);
         rc = rma_meta_cas32(home, meta_tail(id), me + 1, 0, &old);
-        if (rc != MDSM_OK || old == me + 1)
+        if (rc != MDSM_OK || old == me + 1) {
+            wd_end(&wd_api);
             return rc != MDSM_OK ? rc : release_rc; /* nobody was waiting */
+        }
+        wd_lock_step(WD_UNLOCK_SUCCESSOR, old - 1);
         while ((next = load_local(meta_qnode_next(id))) == 0)
             progress_poll(); /* a successor is linking itself in */
     }
+    wd_lock_step(WD_UNLOCK_HANDOVER, next - 1);
     rc = rma_meta_swap32(next - 1, meta_qnode_locked(id), 0, &old);
+    wd_end(&wd_api);
     return rc != MDSM_OK ? rc : release_rc;
 }
