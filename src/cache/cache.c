@@ -248,7 +248,9 @@ int cache_fault(void *addr, int is_write)
         open_home_run(page);
         mdsm_stat.write_faults++;
         return 1;
-    default: return 1; /* already resolved (another thread) */
+    default: /* already resolved (another thread) */
+        wd_fault_retried(addr, p->state == PAGE_DIRTY ? "dirty" : "home dirty");
+        return 1;
     }
 }
 

@@ -140,8 +140,6 @@ static int start_dsm(struct mdsm_context *ctx)
     rc = progress_start(ctx->comm, s->progress == MDSM_PROGRESS_THREAD, s->progress_interval_us);
     if (rc == MDSM_OK)
         rc = fault_install();
-    if (rc == MDSM_OK)
-        rc = wd_start(ctx->rank, s->watchdog_s);
     rc = mdsm_agree(ctx->comm, rc, "mdsm_init");
     if (rc != MDSM_OK)
         goto err_fault;
@@ -149,7 +147,6 @@ static int start_dsm(struct mdsm_context *ctx)
     return MDSM_OK;
 
 err_fault:
-    wd_stop();
     progress_stop();
     fault_uninstall();
     rma_fini();
@@ -191,6 +188,15 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
         goto err_finalize_mpi;
     }
 
+    /* From here on every step is collective: a rank left waiting in one is
+     * reported too. */
+    if (rc == MDSM_OK) {
+        int r = 0;
+        MPI_Comm_rank(comm, &r);
+        rc = wd_start(r, ctx.config.s.watchdog_s);
+    }
+    wd_call(WD_COLLECTIVE, "mdsm_init", -1, NULL);
+
     /* Agreement happens on the caller's communicator: ranks disagree only on
      * local conditions (environment, thread level), never on comm. */
     rc = mdsm_agree(comm, rc, "mdsm_init");
@@ -217,6 +223,7 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
         memset(&mdsm_ctx, 0, sizeof(mdsm_ctx));
         goto err_finalize_mpi;
     }
+    wd_end(&wd_api);
     mdsm_ctx.initialized = 1;
     mdsm_log_set_rank(ctx.rank);
     mdsm_config_set_active(&mdsm_ctx.config);
@@ -225,6 +232,8 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
     return MDSM_OK;
 
 err_finalize_mpi:
+    wd_end(&wd_api);
+    wd_stop();
     if (ctx.owns_mpi)
         MPI_Finalize();
     mdsm_log_set_level(MDSM_LOG_WARN);

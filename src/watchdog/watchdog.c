@@ -11,6 +11,11 @@
 #include "stats/stats.h"
 
 struct wd_slot wd_api = {.seq = 1}, wd_fault = {.seq = 1};
+struct wd_retries wd_retries;
+
+/* Retried faults in a row that make a storm: far more than threads racing
+ * on one page ever produce. */
+#define STORM_MIN 1000
 
 /* What the thread knows of one slot between samples. */
 struct tracker {
@@ -27,6 +32,11 @@ static struct {
     int running, stop;
     int rank, seconds;
     struct tracker t[2];
+    uint64_t retries;     /* wd_retries.count at the last sample */
+    double storm_since;   /* first sample of the current run of retries, or -1 */
+    double storm_last;    /* last sample that saw it rise */
+    uint64_t storm_count; /* wd_retries.count then */
+    int storm_reported;
 } wd = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
@@ -150,6 +160,45 @@ static void check(struct tracker *t, double now)
         return;
 }
 
+/* A run of retried faults that lasts the whole period: the access never
+ * resolves (the rank spins in the fault handler). */
+static void check_retries(double now)
+{
+    uint64_t count = __atomic_load_n(&wd_retries.count, __ATOMIC_ACQUIRE);
+    uintptr_t addr = LOAD(wd_retries.addr);
+    const char *state = LOAD(wd_retries.state);
+    int rising = count != wd.retries;
+    wd.retries = count;
+    if (!rising) {
+        /* A rank descheduled for a sample or two still spins in the same storm. */
+        if (wd.storm_since >= 0 && now - wd.storm_last >= wd.seconds) {
+            wd.storm_since = -1;
+            wd.storm_reported = 0;
+        }
+        return;
+    }
+    wd.storm_last = now;
+    if (wd.storm_since < 0) {
+        wd.storm_since = now;
+        wd.storm_count = count;
+        return;
+    }
+    if (wd.storm_reported || now - wd.storm_since < wd.seconds ||
+        count - wd.storm_count < STORM_MIN)
+        return;
+    wd.storm_reported = 1;
+    char line[400];
+    int n = snprintf(line, sizeof(line),
+                     "mdsm: watchdog: rank %d faulting without end: %llu faults in %.1f s that "
+                     "left the page as it was, the last at %p (page %s)\n",
+                     wd.rank, (unsigned long long)(count - wd.storm_count), now - wd.storm_since,
+                     (void *)addr, state ? state : "?");
+    if (n > (int)sizeof(line) - 1)
+        n = (int)sizeof(line) - 1;
+    if (write(STDERR_FILENO, line, (size_t)n) < 0)
+        return;
+}
+
 static void *loop(void *arg)
 {
     (void)arg;
@@ -172,6 +221,7 @@ static void *loop(void *arg)
         double now = mdsm_now();
         check(&wd.t[0], now);
         check(&wd.t[1], now);
+        check_retries(now);
     }
     pthread_mutex_unlock(&wd.mu);
     return NULL;
@@ -187,6 +237,9 @@ int wd_start(int rank, int seconds)
     memset(wd.t, 0, sizeof(wd.t));
     wd.t[0].slot = &wd_api;
     wd.t[1].slot = &wd_fault;
+    wd.retries = __atomic_load_n(&wd_retries.count, __ATOMIC_ACQUIRE);
+    wd.storm_since = -1;
+    wd.storm_reported = 0;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

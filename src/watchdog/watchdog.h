@@ -110,6 +110,24 @@ static inline void wd_fault_begin(const void *addr, uint64_t page, int home, int
     wd_publish(&wd_fault, WD_FAULT_SLOT);
 }
 
+/* Faults the handler let retry without changing anything, because the page
+ * already looked resolved (another thread got there first). An access that
+ * keeps faulting so never returns and publishes no wait: the thread reports
+ * these when they go on for a whole period. Written by the fault handler. */
+struct wd_retries {
+    uint64_t count;
+    uintptr_t addr;    /* the last one */
+    const char *state; /* the page's state then, as the cache names it */
+};
+extern struct wd_retries wd_retries;
+
+static inline void wd_fault_retried(const void *addr, const char *state)
+{
+    WD_STORE(wd_retries.addr, (uintptr_t)addr);
+    WD_STORE(wd_retries.state, state);
+    __atomic_store_n(&wd_retries.count, wd_retries.count + 1, __ATOMIC_RELEASE);
+}
+
 /* Starts the thread when seconds > 0 (rank names this rank in messages). */
 int wd_start(int rank, int seconds);
 void wd_stop(void);
