@@ -145,6 +145,29 @@ MT_MDSM_TEST(watchdog, barrier_wait_names_the_barrier)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* The thread starts before mdsm_init's first collective: a rank that waits
+ * there for a late one says so. */
+MT_TEST(watchdog, init_wait_is_reported)
+{
+    int me = mt_rank(), n = mt_nranks();
+    if (n < 2)
+        MT_SKIP("needs two ranks");
+    if (me == n - 1) {
+        dc_sleep_until(dc_now() + HOLD_S);
+        MT_EXPECT_OK(mdsm_init(MPI_COMM_WORLD, NULL));
+    } else {
+        mt_stderr_begin();
+        int rc = mdsm_init(MPI_COMM_WORLD, NULL);
+        char *text = mt_stderr_end();
+        MT_EXPECT_OK(rc);
+        double s = expect_one_line(text, me, "in mdsm_init: waiting for the other ranks");
+        MT_EXPECT(s < 0 || s >= 1.0);
+        free(text);
+    }
+    if (mdsm_initialized())
+        MT_EXPECT_OK(mdsm_finalize());
+}
+
 /* On: one thread, named, joined by mdsm_finalize. */
 MT_TEST(watchdog, on_runs_one_thread_until_finalize)
 {
