@@ -122,6 +122,14 @@ int mdsm_config_var(int index, mdsm_config_var_t *out);
  * calls it; tools may too. Returns the number of unknown names. Not collective. */
 int mdsm_config_warn_unknown(void);
 
+/* Settings read from the environment only (see mdsm-info for all of them)
+ * include MDSM_WATCHDOG=<seconds>, 0 (off) by default, 0..86400, and local to
+ * each rank: a rank blocked in one mdsm call or page fault for longer than
+ * that prints once, on stderr, one line "mdsm: watchdog: rank R blocked S s
+ * ..." naming what it waits for (the lock id and the rank it queued behind,
+ * the barrier's number, or the page and its home rank). It runs a thread,
+ * started by mdsm_init and joined by mdsm_finalize, that never calls MPI. */
+
 /* ---- Lifecycle ---------------------------------------------------------- */
 
 /* Collective over comm. Starts mdsm on the ranks of comm (mdsm duplicates it).

@@ -66,6 +66,8 @@ MT_TEST(config, garbage_and_out_of_range_values_fail_init)
         {"MDSM_PROGRESS", "async", "thread, off"},
         {"MDSM_PROGRESS_INTERVAL", "0", "microseconds"},
         {"MDSM_BIND", "core", "auto, none"},
+        {"MDSM_WATCHDOG", "soon", "seconds"},
+        {"MDSM_WATCHDOG", "86401", "0..86400"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         setenv(cases[i].name, cases[i].value, 1);

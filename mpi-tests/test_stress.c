@@ -19,7 +19,9 @@
  *
  * Seeds: 4 fixed ones per run; MT_SEED=<n> runs that one seed instead, and
  * MT_SEEDS=<count> runs the fixed four and then 5, 6, ... up to count seeds
- * (at most STRESS_MAX_SEEDS). Every failure message names the seed.
+ * (at most STRESS_MAX_SEEDS); MT_STRESS_PHASES=<n> runs n phases per seed
+ * (long sessions: write notice rings lap, as in long applications). Every
+ * failure message names the seed.
  */
 #include <sched.h>
 #include <stdint.h>
@@ -359,9 +361,23 @@ static int seeds(uint64_t *out)
     return count;
 }
 
+/* MT_STRESS_PHASES if set, else the suite's own count. */
+static int phases(int dflt)
+{
+    const char *env = getenv("MT_STRESS_PHASES");
+    if (!env || !*env)
+        return dflt;
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (*end == '\0' && v > 0 && v <= 1000000)
+        return (int)v;
+    mt_fail(__FILE__, __LINE__, "MT_STRESS_PHASES='%s' is not in 1..1000000; using %d", env, dflt);
+    return dflt;
+}
+
 MT_MDSM_TEST(stress, random_programs)
 {
-    struct params p = {.a_pages = 3, .b_pages = 4, .phases = 20, .ops = 40};
+    struct params p = {.a_pages = 3, .b_pages = 4, .phases = phases(20), .ops = 40};
     uint64_t list[STRESS_MAX_SEEDS];
     int count = seeds(list);
     for (int i = 0; i < count; i++)
@@ -378,8 +394,10 @@ MT_TEST(stress, random_programs_small_cache_cyclic)
     cfg.page_size = 2 * (size_t)sysconf(_SC_PAGESIZE);
     cfg.distribution = MDSM_DIST_CYCLIC;
     MT_ASSERT_OK(mdsm_init(MPI_COMM_WORLD, &cfg));
-    struct params p = {
-        .a_pages = 3, .b_pages = (int)(128 * 1024 / cfg.page_size), .phases = 12, .ops = 40};
+    struct params p = {.a_pages = 3,
+                       .b_pages = (int)(128 * 1024 / cfg.page_size),
+                       .phases = phases(12),
+                       .ops = 40};
     uint64_t list[STRESS_MAX_SEEDS];
     int count = seeds(list);
     for (int i = 0; i < count; i++)

@@ -14,6 +14,7 @@
 #include "rma/rma.h"
 #include "space/space.h"
 #include "stats/stats.h"
+#include "watchdog/watchdog.h"
 
 #define NO_SLOT UINT64_MAX
 
@@ -273,11 +274,14 @@ int cache_fault(void *addr, int is_write)
     case PAGE_UNUSED: return 0;
     case PAGE_INVALID: {
         const struct space_page *sp = &mdsm_space.pages[page];
+        wd_fault_begin(addr, page, sp->home, is_write);
         p->slot = take_slot();
         c.slot_page[p->slot] = page;
         protect(page, PROT_READ | PROT_WRITE);
+        wd_step(&wd_fault, WD_FAULT_FETCH);
         if (rma_get(sp->home, sp->home_disp, space_page_addr(page), c.page_size) != MDSM_OK)
             fatal("cannot fetch a page from its home");
+        wd_end(&wd_fault);
         mdsm_stat.read_faults++;
         mdsm_stat.pages_fetched++;
         mdsm_stat.bytes_fetched += c.page_size;
@@ -303,7 +307,11 @@ int cache_fault(void *addr, int is_write)
         open_home_run(page);
         mdsm_stat.write_faults++;
         return 1;
-    default: return 1; /* already resolved (another thread) */
+    default: /* already resolved (another thread) */
+        wd_fault_retried(addr, p->state == PAGE_DIRTY      ? "dirty"
+                               : p->state == PAGE_DRAINING ? "draining"
+                                                           : "home dirty");
+        return 1;
     }
 }
 

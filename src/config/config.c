@@ -91,6 +91,11 @@ static const struct var_desc table[] = {
      "CPU binding of ranks: auto binds ranks the launcher left unbound, spread over the node's "
      "cores and NUMA nodes; none leaves binding alone",
      KIND_CHOICE, 0, 0, bind_choices, SET(bind), NO_API, PER_RANK},
+    {"MDSM_WATCHDOG", "0", "integer seconds, 0..86400 (0: off)",
+     "A rank blocked in one mdsm call (or fault) for longer than this prints once, on stderr, "
+     "what it waits for: the lock and its queue, the barrier, or the page and its home rank. "
+     "May differ between ranks",
+     KIND_INT, 0, 86400, NULL, SET(watchdog_s), NO_API, PER_RANK},
 };
 
 #define NUM_VARS ((int)(sizeof(table) / sizeof(table[0])))

@@ -23,6 +23,7 @@ struct mdsm_settings {
     int progress;             /* enum mdsm_progress_mode */
     int progress_interval_us; /* helper thread poll period */
     int bind;                 /* enum mdsm_bind_mode */
+    int watchdog_s;           /* MDSM_WATCHDOG: 0 off, else the period in seconds */
 };
 
 #define MDSM_CONFIG_MAX_VARS 16

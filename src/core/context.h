@@ -15,6 +15,7 @@ struct mdsm_context {
     int nranks;
     struct mdsm_config_resolved config;
     uint64_t *scratch_heads; /* one entry per rank, for barriers and fences */
+    uint64_t barriers;       /* mdsm_barrier calls this session: numbers them for the watchdog */
 };
 
 extern struct mdsm_context mdsm_ctx;

@@ -19,6 +19,7 @@
 #include "sync/meta.h"
 #include "sync/notice.h"
 #include "topo/topo.h"
+#include "watchdog/watchdog.h"
 
 struct mdsm_context mdsm_ctx;
 
@@ -232,6 +233,7 @@ err_local:
 /* The handler and the reserved range outlive the session, to name stale accesses. */
 static void stop_dsm(struct mdsm_context *ctx)
 {
+    wd_stop();
     progress_stop();
     fault_retire();
     rma_fini();
@@ -265,6 +267,15 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
         goto err_finalize_mpi;
     }
 
+    /* From here on every step is collective: a rank left waiting in one is
+     * reported too. */
+    if (rc == MDSM_OK) {
+        int r = 0;
+        MPI_Comm_rank(comm, &r);
+        rc = wd_start(r, ctx.config.s.watchdog_s);
+    }
+    wd_call(WD_COLLECTIVE, "mdsm_init", -1, NULL);
+
     /* Agreement happens on the caller's communicator: ranks disagree only on
      * local conditions (environment, thread level), never on comm. Settings
      * that must agree are compared before anything is set up. */
@@ -292,6 +303,7 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
         memset(&mdsm_ctx, 0, sizeof(mdsm_ctx));
         goto err_finalize_mpi;
     }
+    wd_end(&wd_api);
     mdsm_ctx.initialized = 1;
     mdsm_life.finalized = 0;
     mdsm_log_set_rank(ctx.rank);
@@ -301,6 +313,8 @@ int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg)
     return MDSM_OK;
 
 err_finalize_mpi:
+    wd_end(&wd_api);
+    wd_stop();
     if (ctx.owns_mpi)
         MPI_Finalize();
     mdsm_log_set_level(MDSM_LOG_WARN);
@@ -312,8 +326,10 @@ int mdsm_finalize(void)
     int rc = mdsm_check_initialized("mdsm_finalize");
     if (rc != MDSM_OK)
         return rc;
+    wd_call(WD_COLLECTIVE, "mdsm_finalize", -1, NULL);
     if (MPI_Barrier(mdsm_ctx.comm) != MPI_SUCCESS)
         rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_finalize: MPI_Barrier failed");
+    wd_end(&wd_api);
     if (mdsm_ctx.config.s.stats)
         mdsm_stats_print();
     stop_dsm(&mdsm_ctx);

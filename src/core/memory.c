@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "core/context.h"
 #include "space/space.h"
+#include "watchdog/watchdog.h"
 
 /* All ranks learn whether everyone passed the same value, and whether any
  * rank raised flag. */
@@ -18,10 +19,8 @@ static int agree_on(uint64_t v, int flag, int *same, int *any_flag)
     return MDSM_OK;
 }
 
-void *mdsm_alloc(size_t bytes)
+static void *alloc(size_t bytes)
 {
-    if (mdsm_check_initialized("mdsm_alloc") != MDSM_OK)
-        return NULL;
     int same = 0, unused = 0, rc = agree_on(bytes, 0, &same, &unused);
     if (rc != MDSM_OK)
         return NULL;
@@ -54,12 +53,9 @@ void *mdsm_alloc(size_t bytes)
     return space_page_addr(start);
 }
 
-int mdsm_free(void *ptr)
+static int free_alloc(void *ptr)
 {
-    int rc = mdsm_check_initialized("mdsm_free");
-    if (rc != MDSM_OK)
-        return rc;
-    int idx = -1;
+    int rc, idx = -1;
     if (space_contains(ptr) && ((uintptr_t)ptr & (mdsm_space.page_size - 1)) == 0)
         idx = space_find_alloc(space_page_of(ptr));
     int same = 0, any_invalid = 0;
@@ -80,6 +76,28 @@ int mdsm_free(void *ptr)
     if (MPI_Barrier(mdsm_ctx.comm) != MPI_SUCCESS)
         return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_free: MPI_Barrier failed");
     return space_free(idx);
+}
+
+/* Both are collective: the watchdog reports a rank left waiting in them. */
+void *mdsm_alloc(size_t bytes)
+{
+    if (mdsm_check_initialized("mdsm_alloc") != MDSM_OK)
+        return NULL;
+    wd_call(WD_COLLECTIVE, "mdsm_alloc", -1, NULL);
+    void *p = alloc(bytes);
+    wd_end(&wd_api);
+    return p;
+}
+
+int mdsm_free(void *ptr)
+{
+    int rc = mdsm_check_initialized("mdsm_free");
+    if (rc != MDSM_OK)
+        return rc;
+    wd_call(WD_COLLECTIVE, "mdsm_free", -1, NULL);
+    rc = free_alloc(ptr);
+    wd_end(&wd_api);
+    return rc;
 }
 
 int mdsm_home_of(const void *addr)

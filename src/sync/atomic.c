@@ -9,6 +9,7 @@
 #include "rma/rma.h"
 #include "space/space.h"
 #include "sync/notice.h"
+#include "watchdog/watchdog.h"
 
 static int locate(const char *call, const int64_t *addr, int *home, uint64_t *disp)
 {
@@ -47,9 +48,11 @@ int mdsm_fetch_add(int64_t *addr, int64_t value, int64_t *old)
     if (rc != MDSM_OK)
         return rc;
     int64_t prev = 0;
+    wd_call(WD_ATOMIC, "mdsm_fetch_add", home, addr);
     rc = rma_fetch_add64(home, disp, value, &prev);
     if (rc == MDSM_OK)
         rc = after_atomic(addr, value != 0);
+    wd_end(&wd_api);
     if (rc == MDSM_OK && old)
         *old = prev;
     return rc;
@@ -65,9 +68,11 @@ int mdsm_cas(int64_t *addr, int64_t expected, int64_t desired, int64_t *old)
     if (!old)
         return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_cas: old is NULL");
     int64_t prev = 0;
+    wd_call(WD_ATOMIC, "mdsm_cas", home, addr);
     rc = rma_cas64(home, disp, expected, desired, &prev);
     if (rc == MDSM_OK)
         rc = after_atomic(addr, prev == expected && desired != expected);
+    wd_end(&wd_api);
     if (rc == MDSM_OK)
         *old = prev;
     return rc;

@@ -22,6 +22,7 @@
 #include "sync/meta.h"
 #include "sync/notice.h"
 #include "sync/sync.h"
+#include "watchdog/watchdog.h"
 
 #define TAG_LINK  0x6d01 /* int32 lock id: "I queued behind you" */
 #define TAG_GRANT 0x6d02 /* uint64 [lock id, vector, notes]: "the lock is yours" */
@@ -134,11 +135,13 @@ static int wait_grant(int id, int pred, int *words)
     if (MPI_Irecv(grant, GRANT_WORDS(n), MPI_UINT64_T, pred, TAG_GRANT, comm, &req) != MPI_SUCCESS)
         return mpi_failed("mdsm_lock: MPI_Irecv (grant)");
     int32_t link = id;
+    wd_lock_step(WD_LOCK_LINK, pred);
     if (MPI_Send(&link, 1, MPI_INT32_T, pred, TAG_LINK, comm) != MPI_SUCCESS) {
         MPI_Cancel(&req);
         MPI_Wait(&req, MPI_STATUS_IGNORE);
         return mpi_failed("mdsm_lock: MPI_Send (link)");
     }
+    wd_step(&wd_api, WD_LOCK_WAIT);
     struct progress_wait wait = {0, 0};
     MPI_Status st;
     for (;;) {
@@ -168,9 +171,12 @@ int mdsm_lock(int id)
     double t0 = mdsm_now();
     int home = meta_lock_home(id);
     int32_t prev = 0;
+    wd_lock(WD_LOCK_ENQUEUE, id, home, -1);
     rc = rma_meta_swap32(home, meta_tail(id), me + 1, &prev);
-    if (rc != MDSM_OK)
+    if (rc != MDSM_OK) {
+        wd_end(&wd_api);
         return rc;
+    }
     /* In the queue: the lock will be ours even if a step below fails, so
      * that mdsm_unlock can still hand it on. */
     const uint64_t *target = NULL;
@@ -183,14 +189,17 @@ int mdsm_lock(int id)
         rc = wait_grant(id, pred, &grant_words);
         target = grant + 1;
     } else if (!l->home_has_mine) {
+        wd_step(&wd_api, WD_LOCK_CATCH_UP);
         rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
         target = vc;
     } /* else the home holds this rank's own vector: nothing new to catch up with */
     mdsm_stat.lock_acquires++;
+    wd_step(&wd_api, WD_LOCK_CATCH_UP);
     if (rc == MDSM_OK && pred >= 0)
         rc = notice_catch_up_packed(target, grant + n + 1, grant_words - (n + 1));
     else if (rc == MDSM_OK && target)
         rc = notice_catch_up(target);
+    wd_end(&wd_api);
     mdsm_stat.lock_wait_s += mdsm_now() - t0;
     return rc;
 }
@@ -215,6 +224,7 @@ static int leave(int id, struct lock_state *l, int *succ)
     int home = meta_lock_home(id);
     uint64_t gen = notice_vector_gen();
     *succ = 0;
+    wd_step(&wd_api, WD_UNLOCK_TAIL);
     if (!l->home_has_mine || l->home_gen != gen) {
         int rc = rma_meta_put(home, meta_vc(id), notice_vector(), (size_t)n * sizeof(uint64_t));
         if (rc != MDSM_OK)
@@ -228,6 +238,7 @@ static int leave(int id, struct lock_state *l, int *succ)
     if (old == me + 1)
         return MDSM_OK;
     /* A successor swapped itself in: wait for its link. */
+    wd_lock_step(WD_UNLOCK_SUCCESSOR, old > 0 ? old - 1 : -1);
     struct progress_wait wait = {0, 0};
     while ((rc = poll_links()) == MDSM_OK && l->succ == 0)
         progress_backoff(&wait);
@@ -246,6 +257,7 @@ int mdsm_unlock(int id)
                          id);
     /* Hand the lock on even if the release failed: waiting ranks must not
      * hang. Its error is reported once the handover is done. */
+    wd_lock(WD_UNLOCK_RELEASE, id, meta_lock_home(id), -1);
     int release_rc = sync_release();
     rc = poll_links();
     int succ = l->succ;
@@ -253,8 +265,10 @@ int mdsm_unlock(int id)
         rc = leave(id, l, &succ);
     if (rc == MDSM_OK && succ != 0) {
         l->home_has_mine = 0; /* the successor's vector will replace ours there */
+        wd_lock_step(WD_UNLOCK_HANDOVER, succ - 1);
         rc = hand_on(id, succ - 1);
     }
+    wd_end(&wd_api);
     l->held = 0;
     l->succ = 0;
     return rc != MDSM_OK ? rc : release_rc;

@@ -9,6 +9,7 @@
 #include "core/context.h"
 #include "stats/stats.h"
 #include "sync/notice.h"
+#include "watchdog/watchdog.h"
 
 int sync_release(void)
 {
@@ -21,7 +22,12 @@ int sync_release(void)
 int mdsm_release(void)
 {
     int rc = mdsm_check_initialized("mdsm_release");
-    return rc == MDSM_OK ? sync_release() : rc;
+    if (rc != MDSM_OK)
+        return rc;
+    wd_call(WD_RELEASE, "mdsm_release", -1, NULL);
+    rc = sync_release();
+    wd_end(&wd_api);
+    return rc;
 }
 
 int mdsm_acquire(void)
@@ -30,8 +36,12 @@ int mdsm_acquire(void)
     if (rc != MDSM_OK)
         return rc;
     uint64_t *heads = mdsm_ctx.scratch_heads;
+    wd_call(WD_ACQUIRE, "mdsm_acquire", -1, NULL);
     rc = notice_read_heads(heads);
-    return rc == MDSM_OK ? notice_catch_up(heads) : rc;
+    if (rc == MDSM_OK)
+        rc = notice_catch_up(heads);
+    wd_end(&wd_api);
+    return rc;
 }
 
 int mdsm_barrier(void)
@@ -40,19 +50,26 @@ int mdsm_barrier(void)
     if (rc != MDSM_OK)
         return rc;
     double t0 = mdsm_now();
+    wd_barrier(WD_BARRIER_RELEASE, ++mdsm_ctx.barriers);
     rc = sync_release();
     /* Every rank enters the exchange even after a local failure, so that a
      * failure never becomes a hang; a failed rank's head is marked invalid. */
     uint64_t mine = rc == MDSM_OK ? notice_vector()[mdsm_ctx.rank] : UINT64_MAX;
     uint64_t *heads = mdsm_ctx.scratch_heads;
-    if (MPI_Allgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm) != MPI_SUCCESS)
-        return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: MPI_Allgather failed");
-    if (rc != MDSM_OK)
-        return rc;
-    for (int r = 0; r < mdsm_ctx.nranks; r++)
+    wd_step(&wd_api, WD_BARRIER_EXCHANGE);
+    int mrc = MPI_Allgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm);
+    wd_step(&wd_api, WD_BARRIER_CATCH_UP);
+    if (mrc != MPI_SUCCESS)
+        rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: MPI_Allgather failed");
+    for (int r = 0; r < mdsm_ctx.nranks && rc == MDSM_OK; r++)
         if (heads[r] == UINT64_MAX)
-            return mdsm_fail(MDSM_ERR_REMOTE, "mdsm_barrier: rank %d failed to release", r);
+            rc = mdsm_fail(MDSM_ERR_REMOTE, "mdsm_barrier: rank %d failed to release", r);
+    if (rc != MDSM_OK) {
+        wd_end(&wd_api);
+        return rc;
+    }
     rc = notice_catch_up(heads);
+    wd_end(&wd_api);
     mdsm_stat.barriers++;
     mdsm_stat.barrier_s += mdsm_now() - t0;
     return rc;
