@@ -36,8 +36,9 @@ int cache_fault(void *addr, int is_write);
  * re-protects the written pages. Complete at the homes on return. */
 int cache_release(void);
 
-/* Drops this rank's copy of page if it caches one (writing its changes home
- * first, completed by the next cache_release or cache_flush). */
+/* Drops this rank's copy of page if it caches one. A dirty copy's changes
+ * are written home first: the copy keeps its memory (PAGE_DRAINING) until the
+ * next cache_release or cache_flush completes that write. */
 int cache_invalidate(uint64_t page);
 int cache_invalidate_all(void);
 
