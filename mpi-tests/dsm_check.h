@@ -8,10 +8,12 @@
 #define DSM_CHECK_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "mt.h"
@@ -102,6 +104,35 @@ static inline void dc_mismatch_(struct dc_tally *t, const char *file, int line, 
             mt_fail(__FILE__, __LINE__, "%s: %ld mismatches in all (first %d shown)", (what),      \
                     (tally)->bad, DC_REPORT_FIRST);                                                \
     } while (0)
+
+/* ---- Child processes ------------------------------------------------------------- */
+
+#define DC_CHILD_LIMIT_S 10.0
+
+/* Waits for child pid within DC_CHILD_LIMIT_S (then kills it and fails the
+ * test); returns its wait status, or -1. what names the child in messages. */
+static inline int dc_wait_child(pid_t pid, const char *what)
+{
+    int status = 0;
+    double deadline = dc_now() + DC_CHILD_LIMIT_S;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return status;
+        if (r < 0) {
+            mt_fail(__FILE__, __LINE__, "waitpid for %s failed", what);
+            return -1;
+        }
+        if (dc_now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            mt_fail(__FILE__, __LINE__, "%s did not end within %.0f s (killed)", what,
+                    DC_CHILD_LIMIT_S);
+            return -1;
+        }
+        dc_sleep_until(dc_now() + 0.005);
+    }
+}
 
 /* ---- Small helpers ---------------------------------------------------------------- */
 

@@ -502,8 +502,6 @@ MT_MDSM_TEST(bad_input, null_output_arguments)
 /* ---- Segmentation faults outside mdsm memory --------------------------------------------------
  */
 
-#define CHILD_LIMIT_S 10.0
-
 /* Forks a child that reads *addr (and must die of it) and returns its wait
  * status, or -1 if it could not be run or did not end in time (then killed).
  * The child makes no MPI or mdsm call and leaves by _exit on any path. */
@@ -523,25 +521,9 @@ static int crash_child(volatile const int *addr, const char *what)
         int v = *addr;
         _exit(v == 12345 ? 98 : 99); /* reached only if the access did not fault */
     }
-    int status = 0;
-    double deadline = dc_now() + CHILD_LIMIT_S;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0) {
-            mt_fail(__FILE__, __LINE__, "waitpid for the child doing %s failed", what);
-            return -1;
-        }
-        if (dc_now() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            mt_fail(__FILE__, __LINE__, "the child doing %s did not end within %.0f s (killed)",
-                    what, CHILD_LIMIT_S);
-            return -1;
-        }
-        dc_sleep_until(dc_now() + 0.005);
-    }
+    char name[160];
+    snprintf(name, sizeof(name), "the child doing %s", what);
+    return dc_wait_child(pid, name);
 }
 
 static void describe(int status, char *buf, size_t size)

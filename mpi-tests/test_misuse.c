@@ -28,32 +28,6 @@
 
 /* ---- fork after mdsm_init ----------------------------------------------------------------- */
 
-#define CHILD_LIMIT_S 10.0
-
-/* Waits for pid within CHILD_LIMIT_S (then kills it); returns its status or -1. */
-static int wait_child(pid_t pid, const char *what)
-{
-    int status = 0;
-    double deadline = dc_now() + CHILD_LIMIT_S;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0) {
-            mt_fail(__FILE__, __LINE__, "waitpid for %s failed", what);
-            return -1;
-        }
-        if (dc_now() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            mt_fail(__FILE__, __LINE__, "%s did not end within %.0f s (killed)", what,
-                    CHILD_LIMIT_S);
-            return -1;
-        }
-        dc_sleep_until(dc_now() + 0.005);
-    }
-}
-
 /* Reads what the child wrote into fd until it closes it. */
 static size_t read_all(int fd, char *buf, size_t size)
 {
@@ -161,7 +135,7 @@ MT_MDSM_TEST(misuse, forked_child_gets_errors_and_never_reaches_global_memory)
             got += (size_t)k;
         }
         close(fd);
-        int status = wait_child(pid, "the child making mdsm calls");
+        int status = dc_wait_child(pid, "the child making mdsm calls");
         MT_EXPECT(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
         MT_EXPECT_EQ(got, sizeof(r));
         for (int i = 0; i < 18; i++)
@@ -185,7 +159,7 @@ MT_MDSM_TEST(misuse, forked_child_gets_errors_and_never_reaches_global_memory)
         char printed[4096];
         read_all(fd, printed, sizeof(printed));
         close(fd);
-        int status = wait_child(pid, "the child storing to global memory");
+        int status = dc_wait_child(pid, "the child storing to global memory");
         if (!UNDER_ASAN && !(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV))
             mt_fail(__FILE__, __LINE__,
                     "the child storing to global memory ended with status "
