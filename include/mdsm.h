@@ -284,7 +284,7 @@ int mdsm_cas(int64_t *addr, int64_t expected, int64_t desired, int64_t *old);
 
 /* Per-rank counters since mdsm_init (or the last mdsm_stats_reset). */
 typedef struct mdsm_stats {
-    uint64_t read_faults;   /* faults on pages not cached */
+    uint64_t read_faults;   /* faults on pages not readable here (fetches, and node_read_faults) */
     uint64_t write_faults;  /* first writes to a page in an interval */
     uint64_t pages_fetched; /* remote pages read from their home */
     uint64_t bytes_fetched;
@@ -296,6 +296,12 @@ typedef struct mdsm_stats {
     double lock_wait_s; /* time spent in mdsm_lock */
     uint64_t barriers;
     double barrier_s; /* time spent in mdsm_barrier */
+    /* The part of read_faults and write_faults on pages homed on this rank's
+     * node (its own, and its neighbours' with MDSM_NODE_SHARING=on): no
+     * transfer, no twin, no diff. Node pages read-fault only where mdsm
+     * mapped them lazily to save kernel mappings. */
+    uint64_t node_read_faults;
+    uint64_t node_write_faults;
 } mdsm_stats_t;
 
 /* Copies this rank's counters. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */

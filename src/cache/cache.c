@@ -21,36 +21,115 @@
 struct cache_page {
     uint8_t state;
     uint8_t listed; /* in the dirty list */
-    uint64_t slot;  /* cache slot of a remote page, or NO_SLOT */
+    uint64_t slot;  /* cache slot of a remote page holding memory, or NO_SLOT */
 };
 
 static struct {
     struct cache_page *pages; /* one per global page */
     size_t page_size;
+    uint64_t npages;
     uint64_t nslots;
-    uint64_t *slot_page;  /* page held by each slot below fresh, or NO_SLOT */
+    uint64_t *slot_page;  /* page holding each slot below fresh, or NO_SLOT */
     uint64_t *free_slots; /* stack of released slots */
     uint64_t nfree;
     uint64_t fresh; /* slots from here on were never used: tables stay untouched */
     uint64_t hand;  /* next eviction candidate (FIFO over slots) */
+    uint64_t home_hand; /* next home page to close when mappings run short */
     unsigned char *twins;
     uint64_t *dirty; /* pages written this interval */
     uint64_t ndirty;
-    uint64_t *draining; /* dropped copies whose diff is in flight: kept mapped until flushed */
+    uint64_t *draining; /* dropped copies whose diff is in flight: memory kept until flushed */
     uint64_t ndraining;
     struct mdsm_run *runs;
     cache_written_fn written;
+    /* Kernel mappings (VMAs) of the range: 1 + the boundaries between pages of
+     * different backing file or protection, kept as states change. */
+    uint64_t maps, budget, kernel_max;
 } c;
+
+/* ---- Mapping budget ---------------------------------------------------- */
+
+static uint64_t read_u64_file(const char *path, uint64_t fallback)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    int ok = f && fscanf(f, "%llu", &v) == 1;
+    if (f)
+        fclose(f);
+    return ok ? (uint64_t)v : fallback;
+}
+
+static uint64_t count_process_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    uint64_t n = 0;
+    int ch;
+    while (f && (ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* vm.max_map_count less what the process holds now and a reserve for what
+ * MPI and the application map later; MDSM_MAX_MAPPINGS may only lower it. */
+static void set_budget(int asked)
+{
+    c.kernel_max = read_u64_file("/proc/sys/vm/max_map_count", 65530);
+    uint64_t held = count_process_maps(), reserve = c.kernel_max / 8;
+    if (reserve < 1024)
+        reserve = 1024;
+    uint64_t avail = c.kernel_max > held + reserve + 64 ? c.kernel_max - held - reserve : 64;
+    c.budget = asked > 0 && (uint64_t)asked < avail ? (uint64_t)asked : avail;
+}
+
+/* What a state's mapping looks like: protection, and the node file or the own one. */
+static unsigned key_of(uint8_t state)
+{
+    unsigned node = mdsm_space.sharing ? 4 : 0;
+    switch (state) {
+    case PAGE_CACHED: return 1;
+    case PAGE_DIRTY: return 2;
+    case PAGE_HOME_NONE: return node;
+    case PAGE_HOME_CLEAN: return node | 1;
+    case PAGE_HOME_DIRTY: return node | 2;
+    default: return 0; /* unused, invalid, draining: the own file, inaccessible */
+    }
+}
+
+static unsigned key_at(uint64_t page)
+{
+    return key_of(c.pages[page].state);
+}
+
+static void set_state(uint64_t page, uint8_t state)
+{
+    struct cache_page *p = &c.pages[page];
+    unsigned k0 = key_of(p->state), k1 = key_of(state);
+    p->state = state;
+    if (k0 == k1)
+        return;
+    if (page > 0) {
+        unsigned kq = key_at(page - 1);
+        c.maps += (uint64_t)(k1 != kq) - (uint64_t)(k0 != kq);
+    }
+    if (page + 1 < c.npages) {
+        unsigned kq = key_at(page + 1);
+        c.maps += (uint64_t)(k1 != kq) - (uint64_t)(k0 != kq);
+    }
+}
 
 int cache_init(const struct mdsm_settings *s, cache_written_fn written)
 {
     memset(&c, 0, sizeof(c));
-    uint64_t npages = mdsm_space.npages;
+    c.npages = mdsm_space.npages;
     c.page_size = s->page_size;
     c.nslots = s->cache_size / s->page_size;
     c.written = written;
-    c.pages = lazy_array(npages * sizeof(*c.pages));
-    c.dirty = lazy_array(npages * sizeof(*c.dirty));
+    c.maps = 1;
+    set_budget(s->max_mappings);
+    c.pages = lazy_array(c.npages * sizeof(*c.pages));
+    c.dirty = lazy_array(c.npages * sizeof(*c.dirty));
     c.draining = lazy_array(c.nslots * sizeof(*c.draining));
     c.twins = lazy_array(c.nslots * c.page_size);
     c.slot_page = lazy_array(c.nslots * sizeof(*c.slot_page));
@@ -67,11 +146,10 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
 
 void cache_fini(void)
 {
-    uint64_t npages = mdsm_space.npages;
     if (c.pages)
-        munmap(c.pages, npages * sizeof(*c.pages));
+        munmap(c.pages, c.npages * sizeof(*c.pages));
     if (c.dirty)
-        munmap(c.dirty, npages * sizeof(*c.dirty));
+        munmap(c.dirty, c.npages * sizeof(*c.dirty));
     if (c.draining)
         munmap(c.draining, c.nslots * sizeof(*c.draining));
     if (c.twins)
@@ -82,6 +160,13 @@ void cache_fini(void)
         munmap(c.free_slots, c.nslots * sizeof(*c.free_slots));
     free(c.runs);
     memset(&c, 0, sizeof(c));
+}
+
+void cache_mappings(uint64_t *used, uint64_t *budget, uint64_t *kernel_max)
+{
+    *used = c.maps;
+    *budget = c.budget;
+    *kernel_max = c.kernel_max;
 }
 
 /* The fault path cannot report errors to anyone: a failure there is fatal. */
@@ -123,16 +208,6 @@ static void protect(uint64_t page, int prot)
     protect_run(page, 1, prot);
 }
 
-/* Frees the memory of a cached copy and makes the page inaccessible again. */
-static void drop_copy(uint64_t page)
-{
-    if (mmap(space_page_addr(page), c.page_size, PROT_NONE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
-        mdsm_fail_internal(MDSM_ERR_SYSTEM, "mmap: %s", strerror(errno));
-        fatal("cannot drop a cached page");
-    }
-}
-
 static unsigned char *twin_of(const struct cache_page *p)
 {
     return c.twins + p->slot * c.page_size;
@@ -146,20 +221,20 @@ static void list_dirty(uint64_t page, struct cache_page *p)
     }
 }
 
-/* Starts writing a dirty remote page's changes home; *put tells whether an
- * RMA operation now reads the page. Pending until flushed: until then the
- * page must stay mapped, unprotected and unchanged, because some transports
- * (TCP) read a put's source only when the put is progressed or flushed. */
+/* Starts writing a dirty remote page's changes home, from the cache view;
+ * *put tells whether an RMA operation now reads it. Pending until flushed:
+ * until then that memory must not change, because some transports (TCP) read
+ * a put's source only when the put is progressed or flushed. */
 static int write_diff(uint64_t page, struct cache_page *p, int *put)
 {
     size_t changed = 0;
     *put = 0;
-    int n = diff_runs((const unsigned char *)space_page_addr(page), twin_of(p), c.page_size, c.runs,
-                      &changed);
+    const unsigned char *view = (const unsigned char *)space_cache_view(page);
+    int n = diff_runs(view, twin_of(p), c.page_size, c.runs, &changed);
     if (n == 0)
         return MDSM_OK;
-    const struct space_page *sp = &mdsm_space.pages[page];
-    int rc = rma_put_runs(sp->home, sp->home_disp, space_page_addr(page), c.runs, n);
+    int rc = rma_put_runs(mdsm_space.pages[page].home, space_disp(page), (const char *)view,
+                          c.runs, n);
     if (rc != MDSM_OK)
         return rc;
     *put = 1;
@@ -176,16 +251,10 @@ static void free_slot(struct cache_page *p)
     p->slot = NO_SLOT;
 }
 
-static void finish_drop(uint64_t page, struct cache_page *p)
-{
-    drop_copy(page);
-    free_slot(p);
-    p->state = PAGE_INVALID;
-}
-
-/* Drops a remote page's copy. A dirty copy's changes go home first: the copy
- * then drains (keeps its memory and slot) until finish_draining, after the
- * flush. On failure the copy stays dirty, its changes kept. */
+/* Makes a remote copy inaccessible; it keeps its memory and slot, so that a
+ * refetch lands in populated memory. A dirty copy's changes go home first:
+ * until the flush it drains (finish_draining). On failure the copy stays
+ * dirty, its changes kept. */
 static int drop(uint64_t page, struct cache_page *p)
 {
     int put = 0;
@@ -194,23 +263,19 @@ static int drop(uint64_t page, struct cache_page *p)
         if (rc != MDSM_OK)
             return rc;
     }
-    if (!put) {
-        finish_drop(page, p);
-        return MDSM_OK;
-    }
-    p->state = PAGE_DRAINING;
-    c.draining[c.ndraining++] = page;
+    protect(page, PROT_NONE);
+    set_state(page, put ? PAGE_DRAINING : PAGE_INVALID);
+    if (put)
+        c.draining[c.ndraining++] = page;
     return MDSM_OK;
 }
 
 /* After a successful flush: no RMA reads a drained copy any more. */
 static void finish_draining(void)
 {
-    for (uint64_t i = 0; i < c.ndraining; i++) {
-        struct cache_page *p = &c.pages[c.draining[i]];
-        if (p->state == PAGE_DRAINING)
-            finish_drop(c.draining[i], p);
-    }
+    for (uint64_t i = 0; i < c.ndraining; i++)
+        if (c.pages[c.draining[i]].state == PAGE_DRAINING)
+            set_state(c.draining[i], PAGE_INVALID);
     c.ndraining = 0;
 }
 
@@ -222,95 +287,158 @@ static int flush_home(void)
     return rc;
 }
 
-static int evict_one(void)
+/* Evicts the page in the slot at the hand (never keep's): drops it, then
+ * gives its memory and slot back. */
+static int evict_one(uint64_t keep)
 {
     uint64_t slot = c.hand;
     c.hand = (c.hand + 1) % c.nslots;
     uint64_t page = c.slot_page[slot];
-    int rc = drop(page, &c.pages[page]);
+    if (page == NO_SLOT || page == keep)
+        return MDSM_OK;
+    struct cache_page *p = &c.pages[page];
+    int rc = MDSM_OK;
+    if (p->state == PAGE_CACHED || p->state == PAGE_DIRTY)
+        rc = drop(page, p);
     if (rc == MDSM_OK && c.ndraining)
-        rc = flush_home(); /* the slot is reused at once */
+        rc = flush_home(); /* the memory is given back at once */
+    if (rc != MDSM_OK)
+        return rc;
+    space_discard_copies(page, 1);
+    free_slot(p);
     mdsm_stat.evictions++;
-    return rc;
+    return MDSM_OK;
 }
 
-static uint64_t take_slot(void)
+static uint64_t take_slot(uint64_t page)
 {
     if (c.nfree == 0 && c.fresh < c.nslots)
         return c.fresh++;
-    if (c.nfree == 0 && evict_one() != MDSM_OK)
-        fatal("cannot evict a page");
+    while (c.nfree == 0)
+        if (evict_one(page) != MDSM_OK)
+            fatal("cannot evict a page");
     return c.free_slots[--c.nfree];
+}
+
+/* Keeps the mappings need below the budget: evicts cached copies (oldest
+ * slot first), then closes clean home pages (they stay in place, mapped again
+ * at their next access). Never fails: past both, the kernel's reserve is used. */
+static void make_room(uint64_t need, uint64_t keep)
+{
+    for (uint64_t tries = 0; c.maps + need > c.budget && tries < c.fresh; tries++)
+        if (evict_one(keep) != MDSM_OK)
+            fatal("cannot evict a page");
+    for (uint64_t tries = 0; c.maps + need > c.budget && tries < c.npages; tries++) {
+        uint64_t page = c.home_hand;
+        c.home_hand = (c.home_hand + 1) % c.npages;
+        if (page != keep && c.pages[page].state == PAGE_HOME_CLEAN) {
+            protect(page, PROT_NONE);
+            set_state(page, PAGE_HOME_NONE);
+        }
+    }
+}
+
+static int home_closed(uint8_t state)
+{
+    return state == PAGE_HOME_CLEAN || state == PAGE_HOME_NONE;
 }
 
 /* A write to a home page needs no twin: it only has to be noticed. Ranks
  * usually write their home share front to back, so when the pages just below
  * were written too, this opens a run twice as long for writing (up to
  * HOME_RUN_MAX pages): sequential writes then fault O(log n) times instead of
- * n. Pages opened but not written cost only an unneeded write notice. */
+ * n. Pages opened but not written cost only an unneeded write notice. When
+ * mappings are short, the whole stretch of closed home pages around it is
+ * opened instead, which merges it with its neighbours. */
 #define HOME_RUN_MAX 512
 
 static void open_home_run(uint64_t page)
 {
-    uint64_t behind = 0;
-    while (behind < HOME_RUN_MAX && page > behind &&
-           c.pages[page - behind - 1].state == PAGE_HOME_DIRTY)
-        behind++;
-    uint64_t n = 0;
-    while (n <= behind && page + n < mdsm_space.npages &&
-           c.pages[page + n].state == PAGE_HOME_CLEAN) {
-        c.pages[page + n].state = PAGE_HOME_DIRTY;
-        list_dirty(page + n, &c.pages[page + n]);
-        n++;
+    uint64_t first = page, n = 0;
+    if (c.maps + 2 > c.budget) {
+        while (first > 0 && home_closed(c.pages[first - 1].state))
+            first--;
+        while (first + n < c.npages && home_closed(c.pages[first + n].state))
+            n++;
+    } else {
+        uint64_t behind = 0;
+        while (behind < HOME_RUN_MAX && page > behind &&
+               c.pages[page - behind - 1].state == PAGE_HOME_DIRTY)
+            behind++;
+        while (n <= behind && page + n < c.npages && home_closed(c.pages[page + n].state))
+            n++;
     }
-    protect_run(page, n, PROT_READ | PROT_WRITE);
+    for (uint64_t i = 0; i < n; i++) {
+        set_state(first + i, PAGE_HOME_DIRTY);
+        list_dirty(first + i, &c.pages[first + i]);
+    }
+    protect_run(first, n, PROT_READ | PROT_WRITE);
+}
+
+/* A remote page this rank does not hold: fetched into the cache view (memory
+ * it kept, if it held the page before), then one protection change. */
+static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
+{
+    int home = mdsm_space.pages[page].home;
+    wd_fault_begin(addr, page, home, is_write);
+    if (p->slot == NO_SLOT) {
+        p->slot = take_slot(page);
+        c.slot_page[p->slot] = page;
+    }
+    wd_step(&wd_fault, WD_FAULT_FETCH);
+    if (rma_get(home, space_disp(page), space_cache_view(page), c.page_size) != MDSM_OK)
+        fatal("cannot fetch a page from its home");
+    wd_end(&wd_fault);
+    mdsm_stat.read_faults++;
+    mdsm_stat.pages_fetched++;
+    mdsm_stat.bytes_fetched += c.page_size;
+    if (is_write) {
+        memcpy(twin_of(p), space_cache_view(page), c.page_size);
+        protect(page, PROT_READ | PROT_WRITE);
+        set_state(page, PAGE_DIRTY);
+        list_dirty(page, p);
+        mdsm_stat.write_faults++;
+    } else {
+        protect(page, PROT_READ);
+        set_state(page, PAGE_CACHED);
+    }
 }
 
 int cache_fault(void *addr, int is_write)
 {
     uint64_t page = space_page_of(addr);
     struct cache_page *p = &c.pages[page];
+    if (p->state == PAGE_UNUSED)
+        return 0;
+    if (p->state == PAGE_DRAINING && flush_home() != MDSM_OK)
+        fatal("cannot complete the write of a dropped page"); /* its memory is reused now */
+    if (p->state != PAGE_DIRTY && p->state != PAGE_HOME_DIRTY && c.maps + 2 > c.budget)
+        make_room(2, page);
     switch (p->state) {
-    case PAGE_UNUSED: return 0;
-    case PAGE_INVALID: {
-        const struct space_page *sp = &mdsm_space.pages[page];
-        wd_fault_begin(addr, page, sp->home, is_write);
-        p->slot = take_slot();
-        c.slot_page[p->slot] = page;
-        protect(page, PROT_READ | PROT_WRITE);
-        wd_step(&wd_fault, WD_FAULT_FETCH);
-        if (rma_get(sp->home, sp->home_disp, space_page_addr(page), c.page_size) != MDSM_OK)
-            fatal("cannot fetch a page from its home");
-        wd_end(&wd_fault);
-        mdsm_stat.read_faults++;
-        mdsm_stat.pages_fetched++;
-        mdsm_stat.bytes_fetched += c.page_size;
-        if (is_write) {
-            memcpy(twin_of(p), space_page_addr(page), c.page_size);
-            p->state = PAGE_DIRTY;
-            list_dirty(page, p);
-            mdsm_stat.write_faults++;
-        } else {
-            protect(page, PROT_READ);
-            p->state = PAGE_CACHED;
-        }
-        return 1;
-    }
+    case PAGE_INVALID: fetch(addr, page, p, is_write); return 1;
     case PAGE_CACHED: /* only writes fault on a read-only copy */
-        memcpy(twin_of(p), space_page_addr(page), c.page_size);
+        memcpy(twin_of(p), space_cache_view(page), c.page_size);
         protect(page, PROT_READ | PROT_WRITE);
-        p->state = PAGE_DIRTY;
+        set_state(page, PAGE_DIRTY);
         list_dirty(page, p);
         mdsm_stat.write_faults++;
         return 1;
+    case PAGE_HOME_NONE:
+        if (!is_write) {
+            protect(page, PROT_READ);
+            set_state(page, PAGE_HOME_CLEAN);
+            mdsm_stat.read_faults++;
+            mdsm_stat.node_read_faults++;
+            return 1;
+        }
+        /* fall through */
     case PAGE_HOME_CLEAN:
         open_home_run(page);
         mdsm_stat.write_faults++;
+        mdsm_stat.node_write_faults++;
         return 1;
     default: /* already resolved (another thread) */
-        wd_fault_retried(addr, p->state == PAGE_DIRTY      ? "dirty"
-                               : p->state == PAGE_DRAINING ? "draining"
-                                                           : "home dirty");
+        wd_fault_retried(addr, p->state == PAGE_DIRTY ? "dirty" : "home dirty");
         return 1;
     }
 }
@@ -328,8 +456,7 @@ int cache_release(void)
     int rc = MDSM_OK;
     /* In address order, so that neighbouring pages share one mprotect. */
     qsort(c.dirty, c.ndirty, sizeof(*c.dirty), by_page);
-    /* Every diff first, then one flush, then the protection changes: each
-     * page is a put's source until the flush. */
+    /* Every diff first, then one flush, then the protection changes. */
     for (uint64_t i = 0; i < c.ndirty; i++) {
         struct cache_page *p = &c.pages[c.dirty[i]];
         int put = 0;
@@ -356,9 +483,9 @@ int cache_release(void)
         }
         p->listed = 0;
         if (p->state == PAGE_DIRTY) {
-            p->state = PAGE_CACHED;
+            set_state(page, PAGE_CACHED);
         } else if (p->state == PAGE_HOME_DIRTY) {
-            p->state = PAGE_HOME_CLEAN;
+            set_state(page, PAGE_HOME_CLEAN);
             c.written(page);
         } else {
             continue; /* evicted or invalidated since it was listed */
@@ -405,20 +532,61 @@ int cache_flush(void)
     return flush_home();
 }
 
-void cache_on_alloc(uint64_t start, uint64_t npages)
+/* The state a page of a new allocation starts in. */
+static uint8_t initial_state(uint64_t page, int lazy)
+{
+    if (!space_node_homed(page))
+        return PAGE_INVALID;
+    return lazy ? PAGE_HOME_NONE : PAGE_HOME_CLEAN;
+}
+
+/* How many mappings the allocation adds in the given mode. */
+static int64_t alloc_cost(uint64_t start, uint64_t npages, int lazy)
+{
+    int64_t delta = 0;
+    uint64_t lo = start > 0 ? start - 1 : 0, hi = start + npages; /* boundaries (q, q+1) */
+    for (uint64_t q = lo; q < hi && q + 1 < c.npages; q++) {
+        int in0 = q >= start, in1 = q + 1 < start + npages;
+        unsigned a = in0 ? key_of(initial_state(q, lazy)) : key_at(q);
+        unsigned b = in1 ? key_of(initial_state(q + 1, lazy)) : key_at(q + 1);
+        delta += (int64_t)(a != b) - (int64_t)(key_at(q) != key_at(q + 1));
+    }
+    return delta;
+}
+
+int cache_fit_alloc(uint64_t start, uint64_t npages, size_t bytes, int *lazy)
+{
+    for (*lazy = 0; *lazy <= 1; (*lazy)++) {
+        int64_t need = alloc_cost(start, npages, *lazy);
+        if (need > 0 && c.maps + (uint64_t)need > c.budget)
+            make_room((uint64_t)need, NO_SLOT);
+        if (need <= 0 || c.maps + (uint64_t)need <= c.budget)
+            return MDSM_OK;
+    }
+    *lazy = 1;
+    return mdsm_fail(MDSM_ERR_NO_MEMORY,
+                     "mdsm_alloc(%zu): its pages would need %lld more memory mappings, beyond "
+                     "what this rank may use (%llu, from vm.max_map_count %llu and "
+                     "MDSM_MAX_MAPPINGS; %llu in use): its homes alternate too often between "
+                     "this node and others. Use a larger MDSM_PAGE_SIZE (now %zu), block "
+                     "distribution, or raise vm.max_map_count",
+                     bytes, (long long)alloc_cost(start, npages, 1), (unsigned long long)c.budget,
+                     (unsigned long long)c.kernel_max, (unsigned long long)c.maps, c.page_size);
+}
+
+void cache_on_alloc(uint64_t start, uint64_t npages, int lazy)
 {
     for (uint64_t pg = start; pg < start + npages; pg++) {
-        c.pages[pg].state =
-            mdsm_space.pages[pg].home == mdsm_space.rank ? PAGE_HOME_CLEAN : PAGE_INVALID;
         c.pages[pg].listed = 0;
         c.pages[pg].slot = NO_SLOT;
+        set_state(pg, initial_state(pg, lazy));
     }
 }
 
 void cache_on_free(uint64_t start, uint64_t npages)
 {
     /* Copies still draining after a failed flush: their puts must end before
-     * the range is remapped. A second failure leaves them to MPI's error. */
+     * the range's memory is given back. A second failure leaves them to MPI's error. */
     if (c.ndraining && flush_home() != MDSM_OK) {
         uint64_t left = 0;
         for (uint64_t i = 0; i < c.ndraining; i++)
@@ -430,7 +598,7 @@ void cache_on_free(uint64_t start, uint64_t npages)
         struct cache_page *p = &c.pages[pg];
         if (p->slot != NO_SLOT)
             free_slot(p);
-        p->state = PAGE_UNUSED;
+        set_state(pg, PAGE_UNUSED);
         p->listed = 0;
     }
     /* Forget the freed pages' pending changes. */

@@ -10,12 +10,13 @@
 
 enum page_state {
     PAGE_UNUSED = 0, /* not part of a live allocation */
-    PAGE_INVALID,    /* remote, not cached: PROT_NONE */
+    PAGE_INVALID,    /* remote, not readable: PROT_NONE (its memory may be kept for a refetch) */
     PAGE_CACHED,     /* remote, clean copy: read-only */
     PAGE_DIRTY,      /* remote, written this interval: read-write with a twin */
-    PAGE_HOME_CLEAN, /* homed here: read-only so the first write is noticed */
-    PAGE_HOME_DIRTY, /* homed here, written this interval: read-write */
-    PAGE_DRAINING    /* remote, dropped, its diff in flight: unchanged until the flush */
+    PAGE_HOME_CLEAN, /* homed on this node: read-only so the first write is noticed */
+    PAGE_HOME_DIRTY, /* homed on this node, written this interval: read-write */
+    PAGE_DRAINING,   /* remote, dropped, its diff in flight: its memory unchanged until the flush */
+    PAGE_HOME_NONE   /* homed on this node, closed to save mappings: mapped at the next access */
 };
 
 /* Called for each page whose changes reached its home (or that this rank wrote
@@ -25,7 +26,12 @@ typedef void (*cache_written_fn)(uint64_t page);
 int cache_init(const struct mdsm_settings *s, cache_written_fn written);
 void cache_fini(void);
 
-void cache_on_alloc(uint64_t start, uint64_t npages);
+/* Before mapping an allocation's homes: checks that its mappings fit this
+ * rank's budget (evicting to make room), eagerly mapped (*lazy = 0) or else
+ * with home pages mapped at first access (*lazy = 1). MDSM_ERR_NO_MEMORY,
+ * naming vm.max_map_count and MDSM_PAGE_SIZE, when neither fits. */
+int cache_fit_alloc(uint64_t start, uint64_t npages, size_t bytes, int *lazy);
+void cache_on_alloc(uint64_t start, uint64_t npages, int lazy);
 void cache_on_free(uint64_t start, uint64_t npages); /* drops changes */
 
 /* Resolves an access fault at addr (inside the space). Returns 1 when the
@@ -36,13 +42,18 @@ int cache_fault(void *addr, int is_write);
  * re-protects the written pages. Complete at the homes on return. */
 int cache_release(void);
 
-/* Drops this rank's copy of page if it caches one. A dirty copy's changes
- * are written home first: the copy keeps its memory (PAGE_DRAINING) until the
- * next cache_release or cache_flush completes that write. */
+/* Makes this rank's copy of page inaccessible if it caches one (its memory is
+ * kept for a refetch). A dirty copy's changes are written home first, from
+ * that memory (PAGE_DRAINING) until the next cache_release or cache_flush. */
 int cache_invalidate(uint64_t page);
 int cache_invalidate_all(void);
 
-/* Completes writes started by cache_invalidate, then frees the dropped copies. */
+/* Completes writes started by cache_invalidate; the dropped copies' memory may
+ * then be reused. */
 int cache_flush(void);
+
+/* Kernel mappings of the global range now, the most this rank lets it use,
+ * and vm.max_map_count. */
+void cache_mappings(uint64_t *used, uint64_t *budget, uint64_t *kernel_max);
 
 #endif

@@ -96,6 +96,14 @@ static const struct var_desc table[] = {
      "what it waits for: the lock and its queue, the barrier, or the page and its home rank. "
      "May differ between ranks",
      KIND_INT, 0, 86400, NULL, SET(watchdog_s), NO_API, PER_RANK},
+    {"MDSM_NODE_SHARING", "on", "boolean: 0, 1, no, yes, off, on, false, true",
+     "Ranks on one node map the node's home pages and use them in place (no fault for reads, "
+     "no copy, no diff); off: every rank caches and diffs its neighbours' pages like remote ones",
+     KIND_CHOICE, 0, 0, bool_choices, SET(node_sharing), NO_API, AGREE},
+    {"MDSM_MAX_MAPPINGS", "0", "integer, 0 or 256..2147483647 (0: auto)",
+     "Kernel memory mappings mdsm may use per rank; auto: vm.max_map_count less the process's "
+     "own at mdsm_init and a reserve. Cached pages are evicted to stay under it",
+     KIND_INT, 0, 2147483647, NULL, SET(max_mappings), NO_API, PER_RANK},
 };
 
 #define NUM_VARS ((int)(sizeof(table) / sizeof(table[0])))
@@ -189,6 +197,8 @@ static int in_range(const struct var_desc *d, uint64_t v)
         size_t os = os_page_size();
         return v >= os && v % os == 0 && (v & (v - 1)) == 0;
     }
+    if (d->offset == SET(max_mappings))
+        return v == 0 || v >= 256; /* fewer could not hold an allocation and its cache */
     return 1;
 }
 

@@ -24,6 +24,8 @@ struct mdsm_settings {
     int progress_interval_us; /* helper thread poll period */
     int bind;                 /* enum mdsm_bind_mode */
     int watchdog_s;           /* MDSM_WATCHDOG: 0 off, else the period in seconds */
+    int node_sharing;         /* MDSM_NODE_SHARING: node-local homes used in place */
+    int max_mappings;         /* MDSM_MAX_MAPPINGS: 0 auto */
 };
 
 #define MDSM_CONFIG_MAX_VARS 16

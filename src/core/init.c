@@ -187,7 +187,9 @@ static int start_dsm(struct mdsm_context *ctx)
     const struct mdsm_settings *s = &ctx->config.s;
     int rc = space_init(s, ctx->comm, ctx->rank, ctx->nranks);
     if (rc == MDSM_OK) {
-        topo_place_home(mdsm_space.arena, mdsm_space.arena_size); /* before first touch */
+        /* Before first touch. The node file is placed per allocation instead:
+         * each rank binds its own home pages there (space_map_homes). */
+        topo_place_home(mdsm_space.cache_view, mdsm_space.size);
         rc = start_local(ctx);
         if (rc != MDSM_OK)
             stop_local(ctx);

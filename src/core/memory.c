@@ -38,18 +38,24 @@ static void *alloc(size_t bytes)
         return NULL;
     }
     uint64_t npages = (bytes + mdsm_space.page_size - 1) >> mdsm_space.page_shift, start = 0;
-    int idx = space_alloc(npages, &start);
+    int idx = space_alloc(npages, &start), lazy = 0;
     rc = idx >= 0 ? MDSM_OK : idx;
     if (rc == MDSM_ERR_OUT_OF_SPACE)
         rc = mdsm_fail(rc, "mdsm_alloc(%zu): no free range of %llu pages in the space", bytes,
                        (unsigned long long)npages);
+    /* Kernel mappings are checked before any is made: an allocation that
+     * cannot fit fails here, never later in a fault. */
+    if (rc == MDSM_OK)
+        rc = cache_fit_alloc(start, npages, bytes, &lazy);
+    if (rc == MDSM_OK)
+        rc = space_map_homes(idx, lazy);
     rc = mdsm_agree(mdsm_ctx.comm, rc, "mdsm_alloc");
     if (rc != MDSM_OK) {
         if (idx >= 0)
             space_free(idx);
         return NULL;
     }
-    cache_on_alloc(start, npages);
+    cache_on_alloc(start, npages, lazy);
     return space_page_addr(start);
 }
 

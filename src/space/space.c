@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,6 +11,7 @@
 #include "common/error.h"
 #include "common/lazy.h"
 #include "common/log.h"
+#include "topo/topo.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -19,6 +21,8 @@ struct space mdsm_space;
 struct space_former mdsm_space_former;
 
 #define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+/* Every file mapping uses the same flags, so that neighbours merge. */
+#define FILE_FLAGS (MAP_SHARED | MAP_NORESERVE)
 
 /* Addresses tried for the global range, high in the 47-bit user space and
  * clear of AddressSanitizer's shadow. */
@@ -47,6 +51,140 @@ static int reserve(MPI_Comm comm, size_t size, char **out)
                               "space: no address range of %zu bytes is free on every rank", size);
 }
 
+/* A sparse memfd spanning the space: it costs only the pages used. */
+static int make_file(const char *name, size_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd >= 0 && ftruncate(fd, (off_t)size) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static char *map_view(int fd, size_t size)
+{
+    char *v = mmap(NULL, size, PROT_READ | PROT_WRITE, FILE_FLAGS, fd, 0);
+    return v == MAP_FAILED ? NULL : v;
+}
+
+/* Collective over the node: the lowest rank creates the node file, the others
+ * open it through /proc (same user, no file name left behind). Every rank of
+ * the node ends with the same outcome: the file in *fd, or -1 and a note. */
+static void share_node_file(MPI_Comm node, size_t size, int *fd)
+{
+    struct space *sp = &mdsm_space;
+    int lrank = 0, lsize = 1;
+    MPI_Comm_rank(node, &lrank);
+    MPI_Comm_size(node, &lsize);
+    long who[2] = {0, -1}; /* pid, fd of the leader's file */
+    int err = 0;
+    *fd = -1;
+    if (lrank == 0) {
+        *fd = make_file("mdsm-node", size);
+        err = *fd < 0 ? errno : 0;
+        who[0] = (long)getpid();
+        who[1] = *fd;
+    }
+    if (MPI_Bcast(who, 2, MPI_LONG, 0, node) != MPI_SUCCESS)
+        who[1] = -1;
+    if (lrank != 0 && who[1] >= 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/fd/%ld", who[0], who[1]);
+        *fd = open(path, O_RDWR | O_CLOEXEC);
+        err = *fd < 0 ? errno : 0;
+    }
+    int ok = *fd >= 0, all = 0;
+    if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, node) != MPI_SUCCESS)
+        all = 0;
+    if (all)
+        return;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    snprintf(sp->sharing_note, sizeof(sp->sharing_note),
+             "off: the node's home file could not be %s (%s); every rank uses its own",
+             lrank == 0 ? "created" : "opened through /proc", err ? strerror(err) : "another rank");
+    if (err)
+        MDSM_WARN("node sharing %s", sp->sharing_note);
+}
+
+/* Marks the ranks whose home pages this rank uses in place. Collective over node. */
+static int find_sharers(MPI_Comm node)
+{
+    struct space *sp = &mdsm_space;
+    sp->shares = calloc((size_t)sp->nranks, 1);
+    if (!sp->shares)
+        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: rank table");
+    sp->shares[sp->rank] = 1;
+    sp->node_nranks = 1;
+    sp->node_leader = 1;
+    if (!sp->sharing)
+        return MDSM_OK;
+    int lsize = 1;
+    MPI_Comm_size(node, &lsize);
+    int *ranks = malloc((size_t)lsize * sizeof(int));
+    int ok = ranks && MPI_Allgather(&sp->rank, 1, MPI_INT, ranks, 1, MPI_INT, node) ==
+                          MPI_SUCCESS;
+    for (int i = 0; ok && i < lsize; i++)
+        sp->shares[ranks[i]] = 1;
+    sp->node_nranks = lsize;
+    sp->node_leader = ok && ranks[0] == sp->rank;
+    free(ranks);
+    return ok ? MDSM_OK : mdsm_fail_internal(MDSM_ERR_MPI, "space: listing the node's ranks");
+}
+
+/* Sets up the files and views; collective over the node when sharing is wanted. */
+static int open_files(const struct mdsm_settings *s)
+{
+    struct space *sp = &mdsm_space;
+    MPI_Comm node = topo_node_comm();
+    int lsize = 1;
+    if (node != MPI_COMM_NULL)
+        MPI_Comm_size(node, &lsize);
+    sp->sharing_wanted = s->node_sharing;
+    if (s->node_sharing && lsize > 1) {
+        share_node_file(node, sp->size, &sp->node_fd);
+        sp->sharing = sp->node_fd >= 0;
+        sp->sharing_failed = !sp->sharing;
+    } else if (!s->node_sharing) {
+        snprintf(sp->sharing_note, sizeof(sp->sharing_note), "off (MDSM_NODE_SHARING=off)");
+    }
+    sp->own_fd = make_file("mdsm-cache", sp->size);
+    if (sp->own_fd < 0)
+        return mdsm_fail_internal(MDSM_ERR_SYSTEM, "space: memfd for pages: %s", strerror(errno));
+    if (!sp->sharing)
+        sp->node_fd = sp->own_fd;
+    sp->cache_view = map_view(sp->own_fd, sp->size);
+    sp->arena = sp->sharing ? map_view(sp->node_fd, sp->size) : sp->cache_view;
+    sp->arena_size = sp->size;
+    if (!sp->cache_view || !sp->arena)
+        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping the page views: %s",
+                                  strerror(errno));
+    /* The range itself: the own file, inaccessible; homes are mapped per allocation. */
+    if (mmap(sp->base, sp->size, PROT_NONE, FILE_FLAGS | MAP_FIXED, sp->own_fd, 0) != sp->base)
+        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping the range: %s",
+                                  strerror(errno));
+    return find_sharers(node);
+}
+
+static void close_files(void)
+{
+    struct space *sp = &mdsm_space;
+    if (sp->arena && sp->arena != sp->cache_view)
+        munmap(sp->arena, sp->size);
+    if (sp->cache_view)
+        munmap(sp->cache_view, sp->size);
+    if (sp->node_fd >= 0 && sp->node_fd != sp->own_fd)
+        close(sp->node_fd);
+    if (sp->own_fd >= 0)
+        close(sp->own_fd);
+    free(sp->shares);
+    sp->arena = sp->cache_view = NULL;
+    sp->node_fd = sp->own_fd = -1;
+    sp->shares = NULL;
+}
+
 int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nranks)
 {
     struct space *sp = &mdsm_space;
@@ -57,7 +195,7 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
         mdsm_space_former.size = 0;
     }
     memset(sp, 0, sizeof(*sp));
-    sp->memfd = -1;
+    sp->own_fd = sp->node_fd = -1;
     sp->page_size = s->page_size;
     sp->page_shift = (unsigned)__builtin_ctzll(s->page_size);
     sp->size = (s->space_size + s->page_size - 1) & ~(s->page_size - 1);
@@ -69,43 +207,25 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     int rc = reserve(comm, sp->size, &sp->base);
     if (rc != MDSM_OK)
         return rc;
-    /* Every rank can be home to every page of an allocation's share, so the
-     * arena spans the whole space; it is sparse and costs only what is used. */
-    sp->arena_size = sp->size;
-    sp->memfd = memfd_create("mdsm-home", MFD_CLOEXEC);
-    if (sp->memfd < 0 || ftruncate(sp->memfd, (off_t)sp->arena_size) != 0) {
-        rc =
-            mdsm_fail_internal(MDSM_ERR_SYSTEM, "space: memfd for home pages: %s", strerror(errno));
-        goto err_unreserve;
-    }
-    sp->arena = mmap(NULL, sp->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                     sp->memfd, 0);
-    if (sp->arena == MAP_FAILED) {
-        rc =
-            mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping the arena: %s", strerror(errno));
-        goto err_close;
-    }
+    rc = open_files(s);
+    if (rc != MDSM_OK)
+        goto err_files;
     sp->pages = lazy_array(sp->npages * sizeof(*sp->pages));
     if (!sp->pages) {
         rc = mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: page table: %s", strerror(errno));
-        goto err_unmap_arena;
+        goto err_files;
     }
-    if (extent_pool_init(&sp->va, sp->npages) || extent_pool_init(&sp->home, sp->npages)) {
-        rc = mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: extent pools");
-        goto err_pools;
+    if (extent_pool_init(&sp->va, sp->npages)) {
+        rc = mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: extent pool");
+        goto err_pool;
     }
     return MDSM_OK;
 
-err_pools:
+err_pool:
     extent_pool_fini(&sp->va);
-    extent_pool_fini(&sp->home);
     munmap(sp->pages, sp->npages * sizeof(*sp->pages));
-err_unmap_arena:
-    munmap(sp->arena, sp->arena_size);
-err_close:
-    if (sp->memfd >= 0)
-        close(sp->memfd);
-err_unreserve:
+err_files:
+    close_files();
     munmap(sp->base, sp->size);
     memset(sp, 0, sizeof(*sp));
     return rc;
@@ -118,10 +238,8 @@ static void release(int keep_reserved)
         return;
     free(sp->allocs);
     extent_pool_fini(&sp->va);
-    extent_pool_fini(&sp->home);
     munmap(sp->pages, sp->npages * sizeof(*sp->pages));
-    munmap(sp->arena, sp->arena_size);
-    close(sp->memfd);
+    close_files();
     /* One mapping over the range drops every home and cached page at once. */
     if (keep_reserved &&
         mmap(sp->base, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0) == sp->base) {
@@ -148,8 +266,10 @@ void space_forget_in_child(void)
     struct space *sp = &mdsm_space;
     if (sp->base)
         mmap(sp->base, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
-    if (sp->arena)
-        mmap(sp->arena, sp->arena_size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+    if (sp->cache_view)
+        mmap(sp->cache_view, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+    if (sp->arena && sp->arena != sp->cache_view)
+        mmap(sp->arena, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
 }
 
 int space_range_mapped(const void *addr, size_t len)
@@ -167,52 +287,19 @@ int space_range_mapped(const void *addr, size_t len)
     return 1;
 }
 
-/* Home of page i of an allocation of n pages split into shares of chunk pages. */
-static void place(uint64_t i, uint64_t n_pages, uint64_t chunk, int nranks, int dist, int *home,
-                  uint64_t *share_index)
+/* Home of page i of an allocation split into shares of chunk pages. */
+static int place(uint64_t i, uint64_t chunk, int nranks, int dist)
 {
-    (void)n_pages;
-    if (dist == MDSM_DIST_CYCLIC) {
-        *home = (int)(i % (uint64_t)nranks);
-        *share_index = i / (uint64_t)nranks;
-    } else {
-        *home = (int)(i / chunk);
-        *share_index = i % chunk;
-    }
-}
-
-/* Maps [page, page+n) of this rank's home pages from the arena, read-only so
- * that the first write of an interval is noticed. */
-static int map_home_run(uint64_t page, uint64_t n)
-{
-    struct space *sp = &mdsm_space;
-    void *want = space_page_addr(page);
-    void *got = mmap(want, n << sp->page_shift, PROT_READ, MAP_SHARED | MAP_FIXED, sp->memfd,
-                     (off_t)sp->pages[page].home_disp);
-    if (got == MAP_FAILED)
-        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping home pages: %s",
-                                  strerror(errno));
-    return MDSM_OK;
-}
-
-/* Puts [page, page+n) back to the reserved, inaccessible state. */
-static void unmap_run(uint64_t page, uint64_t n)
-{
-    mmap(space_page_addr(page), n << mdsm_space.page_shift, PROT_NONE, RESERVE_FLAGS | MAP_FIXED,
-         -1, 0);
+    return dist == MDSM_DIST_CYCLIC ? (int)(i % (uint64_t)nranks) : (int)(i / chunk);
 }
 
 int space_alloc(uint64_t npages, uint64_t *start_out)
 {
     struct space *sp = &mdsm_space;
     uint64_t chunk = (npages + (uint64_t)sp->nranks - 1) / (uint64_t)sp->nranks;
-    uint64_t start, home_start;
+    uint64_t start;
     if (extent_take(&sp->va, npages, &start) != 0)
         return MDSM_ERR_OUT_OF_SPACE;
-    if (extent_take(&sp->home, chunk, &home_start) != 0) {
-        extent_give(&sp->va, start, npages);
-        return MDSM_ERR_OUT_OF_SPACE;
-    }
     /* Reuse a dead record (the same one on every rank: records are kept in step). */
     int idx = -1;
     for (size_t i = 0; i < sp->nallocs && idx < 0; i++)
@@ -223,7 +310,6 @@ int space_alloc(uint64_t npages, uint64_t *start_out)
         struct space_alloc *a = realloc(sp->allocs, cap * sizeof(*a));
         if (!a) {
             extent_give(&sp->va, start, npages);
-            extent_give(&sp->home, home_start, chunk);
             return MDSM_ERR_NO_MEMORY;
         }
         sp->allocs = a;
@@ -231,38 +317,56 @@ int space_alloc(uint64_t npages, uint64_t *start_out)
     }
     if (idx < 0)
         idx = (int)sp->nallocs++;
-    sp->allocs[idx] = (struct space_alloc){start, npages, home_start, chunk, 1};
-
-    uint64_t run_start = 0, run_len = 0;
-    for (uint64_t i = 0; i < npages; i++) {
-        int home;
-        uint64_t share;
-        place(i, npages, chunk, sp->nranks, sp->distribution, &home, &share);
-        struct space_page *pg = &sp->pages[start + i];
-        pg->home = home;
-        pg->alloc = (uint32_t)idx + 1;
-        pg->home_disp = (home_start + share) << sp->page_shift;
-        if (home != sp->rank)
-            continue;
-        /* Coalesce pages that are consecutive both globally and in the arena. */
-        if (run_len && run_start + run_len == start + i &&
-            sp->pages[run_start].home_disp + (run_len << sp->page_shift) == pg->home_disp) {
-            run_len++;
-            continue;
-        }
-        if (run_len && map_home_run(run_start, run_len) != MDSM_OK)
-            goto err_unmap;
-        run_start = start + i;
-        run_len = 1;
-    }
-    if (run_len && map_home_run(run_start, run_len) != MDSM_OK)
-        goto err_unmap;
+    sp->allocs[idx] = (struct space_alloc){start, npages, 1};
+    for (uint64_t i = 0; i < npages; i++)
+        sp->pages[start + i] =
+            (struct space_page){place(i, chunk, sp->nranks, sp->distribution), (uint32_t)idx + 1};
     *start_out = start;
     return idx;
+}
 
-err_unmap:
-    space_free(idx);
-    return MDSM_ERR_NO_MEMORY;
+/* Maps [page, page+n), homed on this node, from the node file. */
+static int map_home_run(uint64_t page, uint64_t n, int prot)
+{
+    struct space *sp = &mdsm_space;
+    void *want = space_page_addr(page);
+    size_t len = n << sp->page_shift;
+    int ok = sp->sharing ? mmap(want, len, prot, FILE_FLAGS | MAP_FIXED, sp->node_fd,
+                                (off_t)space_disp(page)) == want
+                         : mprotect(want, len, prot) == 0;
+    if (!ok)
+        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping home pages: %s",
+                                  strerror(errno));
+    /* Shared, the node file's policy is set per range: each rank binds its own. */
+    if (sp->sharing && sp->pages[page].home == sp->rank)
+        topo_place_home(sp->arena + space_disp(page), len);
+    return MDSM_OK;
+}
+
+int space_map_homes(int idx, int lazy)
+{
+    struct space *sp = &mdsm_space;
+    const struct space_alloc *a = &sp->allocs[idx];
+    /* Lazy without sharing: the pages are already there, inaccessible. */
+    if (lazy && !sp->sharing)
+        return MDSM_OK;
+    int prot = lazy ? PROT_NONE : PROT_READ;
+    uint64_t end = a->start + a->npages;
+    for (uint64_t p = a->start; p < end;) {
+        if (!space_node_homed(p)) {
+            p++;
+            continue;
+        }
+        /* Own pages are bound one run each, apart from the neighbours'. */
+        uint64_t q = p + 1;
+        while (q < end && space_node_homed(q) &&
+               (!sp->sharing || (sp->pages[q].home == sp->rank) == (sp->pages[p].home == sp->rank)))
+            q++;
+        if (map_home_run(p, q - p, prot) != MDSM_OK)
+            return MDSM_ERR_NO_MEMORY;
+        p = q;
+    }
+    return MDSM_OK;
 }
 
 int space_find_alloc(uint64_t start)
@@ -274,18 +378,29 @@ int space_find_alloc(uint64_t start)
     return sp->allocs[idx].live && sp->allocs[idx].start == start ? idx : -1;
 }
 
+void space_discard_copies(uint64_t page, uint64_t n)
+{
+    struct space *sp = &mdsm_space;
+    fallocate(sp->own_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)space_disp(page),
+              (off_t)(n << sp->page_shift));
+}
+
 int space_free(int idx)
 {
     struct space *sp = &mdsm_space;
     struct space_alloc *a = &sp->allocs[idx];
-    unmap_run(a->start, a->npages);
+    size_t len = a->npages << sp->page_shift;
+    /* Back to the own file, inaccessible: one mapping with its neighbours again. */
+    mmap(space_page_addr(a->start), len, PROT_NONE, FILE_FLAGS | MAP_FIXED, sp->own_fd,
+         (off_t)space_disp(a->start));
     for (uint64_t p = a->start; p < a->start + a->npages; p++)
-        sp->pages[p] = (struct space_page){0, 0, 0};
-    /* Zero this rank's share (and give its memory back) for the next user. */
-    fallocate(sp->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-              (off_t)(a->home_start << sp->page_shift), (off_t)(a->home_pages << sp->page_shift));
+        sp->pages[p] = (struct space_page){0, 0};
+    /* Zero the memory (and give it back) for the next user. */
+    space_discard_copies(a->start, a->npages);
+    if (sp->sharing && sp->node_leader)
+        fallocate(sp->node_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)space_disp(a->start), (off_t)len);
     extent_give(&sp->va, a->start, a->npages);
-    extent_give(&sp->home, a->home_start, a->home_pages);
     a->live = 0;
     return MDSM_OK;
 }

@@ -1,7 +1,17 @@
 /* The global address space: one virtual range at the same address on every
  * rank, carved into collective allocations whose pages each have a home rank.
- * A rank's home pages live in a memfd ("the arena") that is both the RMA
- * window's memory and, mapped at the global addresses, used in place. */
+ *
+ * Memory is file-backed at identity offsets: page p lives at offset p * page
+ * size of a memfd, so that neighbouring pages of one file merge into one
+ * kernel mapping whatever their homes.
+ *  - own file: this rank's cached copies of remote pages (and its home pages
+ *    when it shares with nobody);
+ *  - node file: the home pages of every rank of the node (MDSM_NODE_SHARING=on),
+ *    created by the node's lowest rank and opened by the others, so that a page
+ *    homed on the node is read and written in place.
+ * Each file also has a permanent read-write view: the home view is the RMA
+ * window's memory; the cache view is where fetches land and diffs are read
+ * from, so that a fault needs one protection change at the global address. */
 #ifndef MDSM_SPACE_SPACE_H
 #define MDSM_SPACE_SPACE_H
 
@@ -13,15 +23,12 @@
 #include "space/extent.h"
 
 struct space_page {
-    int32_t home;       /* home rank; meaningful only while alloc != 0 */
-    uint32_t alloc;     /* index + 1 of the owning allocation; 0 when free */
-    uint64_t home_disp; /* byte offset of the home copy in the home's arena */
+    int32_t home;   /* home rank; meaningful only while alloc != 0 */
+    uint32_t alloc; /* index + 1 of the owning allocation; 0 when free */
 };
 
 struct space_alloc {
     uint64_t start, npages; /* global pages */
-    uint64_t home_start;    /* arena page where each rank's share begins */
-    uint64_t home_pages;    /* arena pages taken on every rank */
     int live;
 };
 
@@ -31,11 +38,20 @@ struct space {
     unsigned page_shift;
     uint64_t npages;
     int rank, nranks, distribution;
-    int memfd;
-    char *arena; /* this rank's home copies, the RMA window's memory */
+    int own_fd;       /* cached copies; also the home pages when not sharing */
+    int node_fd;      /* home pages of the node's ranks; == own_fd when not sharing */
+    char *cache_view; /* read-write view of own_fd */
+    char *arena;      /* read-write view of node_fd (== cache_view when not sharing): the window */
     size_t arena_size;
+    int sharing;            /* node_fd is the node's file, other than own_fd */
+    int sharing_wanted;     /* MDSM_NODE_SHARING=on */
+    int sharing_failed;     /* wanted, but the node file could not be shared */
+    int node_nranks;        /* ranks whose home pages are used in place here (1 if not sharing) */
+    int node_leader;        /* lowest rank of the node: it gives freed node pages back */
+    uint8_t *shares;        /* per rank: its home pages are used in place here */
+    char sharing_note[192]; /* why sharing is off, when it was wanted */
     struct space_page *pages;
-    struct extent_pool va, home;
+    struct extent_pool va;
     struct space_alloc *allocs;
     size_t nallocs, cap_allocs;
 };
@@ -50,7 +66,9 @@ struct space_former {
 };
 extern struct space_former mdsm_space_former;
 
-/* Collective: reserves the range at one address agreed by all ranks. */
+/* Collective: reserves the range at one address agreed by all ranks and, with
+ * MDSM_NODE_SHARING=on, shares the node file over the node's ranks (falling
+ * back to sharing nothing, with a warning, where the OS refuses). */
 int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nranks);
 void space_fini(void);
 
@@ -58,9 +76,9 @@ void space_fini(void);
  * (until the next space_init), so that the fault handler can name a stale access. */
 void space_retire(void);
 
-/* In a child forked during a session: makes the range and the arena
+/* In a child forked during a session: makes the range and both views
  * inaccessible, so that the child can never write the parent's home pages
- * (a MAP_SHARED memfd). Only system calls: safe in a pthread_atfork child handler. */
+ * (shared files). Only system calls: safe in a pthread_atfork child handler. */
 void space_forget_in_child(void);
 
 /* 0 when part of [addr, addr+len) is not mapped at all (the application
@@ -68,14 +86,21 @@ void space_forget_in_child(void);
 int space_range_mapped(const void *addr, size_t len);
 
 /* Local part of a collective allocation of npages: picks the range (the same
- * on every rank), records homes and maps this rank's home pages read-only.
+ * on every rank) and records homes; maps nothing yet (space_map_homes).
  * Returns the allocation index, or a negative status. */
 int space_alloc(uint64_t npages, uint64_t *start);
+
+/* Maps the allocation's pages homed on this node from the node file,
+ * read-only so that the first write of an interval is noticed; with lazy,
+ * inaccessible instead (the cache maps each at its first access), which needs
+ * no mapping of its own where the node file is the own file. */
+int space_map_homes(int idx, int lazy);
 
 /* Finds the live allocation starting exactly at page start; -1 if none. */
 int space_find_alloc(uint64_t start);
 
-/* Unmaps allocation idx, zeroes this rank's home share and frees the ranges. */
+/* Unmaps allocation idx, gives its memory back (cached copies; home pages by
+ * the node's leader) and frees the range. The ranks must have synchronised. */
 int space_free(int idx);
 
 static inline int space_contains(const void *addr)
@@ -99,5 +124,28 @@ static inline char *space_page_addr(uint64_t page)
 {
     return mdsm_space.base + (page << mdsm_space.page_shift);
 }
+
+/* Offset of a page in every file and view, and so in its home's window. */
+static inline uint64_t space_disp(uint64_t page)
+{
+    return page << mdsm_space.page_shift;
+}
+
+/* This rank's read-write view of a page it caches (fetch target, diff source). */
+static inline char *space_cache_view(uint64_t page)
+{
+    return mdsm_space.cache_view + space_disp(page);
+}
+
+/* The page is homed on this node and used in place (this rank's own home
+ * pages always are). */
+static inline int space_node_homed(uint64_t page)
+{
+    return mdsm_space.shares[mdsm_space.pages[page].home];
+}
+
+/* Gives the memory of [page, page+n) in the own file back (its copies read as
+ * zero again). For evicted copies. */
+void space_discard_copies(uint64_t page, uint64_t n);
 
 #endif

@@ -23,9 +23,8 @@ static int locate(const char *call, const int64_t *addr, int *home, uint64_t *di
         return mdsm_fail(MDSM_ERR_ALIGNMENT, "%s: %p is not 8-byte aligned", call,
                          (const void *)addr);
     uint64_t page = space_page_of(addr);
-    const struct space_page *sp = &mdsm_space.pages[page];
-    *home = sp->home;
-    *disp = sp->home_disp + (uint64_t)((const char *)addr - space_page_addr(page));
+    *home = mdsm_space.pages[page].home;
+    *disp = space_disp(page) + (uint64_t)((const char *)addr - space_page_addr(page));
     return MDSM_OK;
 }
 

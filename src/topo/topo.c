@@ -20,6 +20,7 @@ static struct {
     hwloc_topology_t topo;  /* NULL when discovery failed */
     hwloc_bitmap_t initial; /* the process binding at init, restored at fini */
     struct topo_node node;
+    MPI_Comm node_comm; /* the ranks of this node, in rank order; MPI_COMM_NULL if none */
     int node_id, nnodes;
     struct topo_decision d;
     int decided, this_system, binding_applied, home_placed;
@@ -82,7 +83,7 @@ static int discover(void)
 static int find_node(MPI_Comm comm, int bound)
 {
     int rank, nranks, leader = 0, any_bound = 0;
-    MPI_Comm node_comm;
+    MPI_Comm node_comm = MPI_COMM_NULL;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &nranks);
     int ok = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_comm) ==
@@ -92,7 +93,7 @@ static int find_node(MPI_Comm comm, int bound)
         MPI_Comm_size(node_comm, &tp.node.local_nranks);
         ok = MPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node_comm) == MPI_SUCCESS &&
              MPI_Allreduce(&bound, &any_bound, 1, MPI_INT, MPI_MAX, node_comm) == MPI_SUCCESS;
-        MPI_Comm_free(&node_comm);
+        tp.node_comm = node_comm; /* kept: space/ shares the node's home memory over it */
     }
     uint64_t mine[2] = {(uint64_t)leader, host_hash()};
     uint64_t *all = malloc(2 * sizeof(uint64_t) * (size_t)nranks);
@@ -141,6 +142,7 @@ static void apply_binding(void)
 int topo_init(MPI_Comm comm, int bind_mode)
 {
     memset(&tp, 0, sizeof(tp));
+    tp.node_comm = MPI_COMM_NULL;
     tp.d.numa_node = -1;
     int rc = discover();
     int bound = rc == MDSM_OK &&
@@ -196,7 +198,15 @@ void topo_fini(void)
         MDSM_WARN("binding: could not restore the binding found at mdsm_init: %s", strerror(errno));
     topo_decision_free(&tp.d);
     hwloc_bitmap_free(tp.initial);
+    if (tp.node_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&tp.node_comm);
     memset(&tp, 0, sizeof(tp));
+    tp.node_comm = MPI_COMM_NULL;
+}
+
+MPI_Comm topo_node_comm(void)
+{
+    return tp.node_comm;
 }
 
 void topo_placement(mdsm_placement_t *out)

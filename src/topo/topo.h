@@ -50,6 +50,10 @@ void topo_fini(void);
 
 void topo_placement(mdsm_placement_t *out);
 
+/* The ranks of mdsm's communicator on this node (MPI_COMM_TYPE_SHARED), in
+ * rank order, from topo_init to topo_fini; MPI_COMM_NULL outside. */
+MPI_Comm topo_node_comm(void);
+
 /* The topology, node, binding and home memory lines of mdsm_info_print. */
 void topo_info_print(FILE *out);
 
