@@ -353,6 +353,9 @@ typedef struct mdsm_placement {
     int this_system;     /* 0 for a synthetic or XML topology: decisions only, none applied */
     int binding_applied; /* binding is MDSM_BINDING_MDSM and the process is bound to cpuset */
     int home_placed;     /* home memory is bound to numa_node (the OS accepted it) */
+    int node_sharing;    /* 1: this rank uses the home pages of every rank of its node in
+                            place (MDSM_NODE_SHARING=on and the node's file could be shared;
+                            the same on all ranks of a node); 0: only its own */
 } mdsm_placement_t;
 
 /* Copies this rank's placement. Not collective.

@@ -1,13 +1,21 @@
 /* Remote read-fault latency per page: rank 0 reads one word of each of K
  * pages homed on rank 1 and not cached, so every read is a fault that fetches
  * the page from its home. Between repetitions rank 1 writes every page and all
- * ranks meet in a barrier, which invalidates rank 0's copies. The floor is a
- * one-page MPI_Get + MPI_Win_flush from rank 1 in a window of this run.
+ * ranks meet in a barrier, which invalidates rank 0's copies. The baselines:
+ * a one-page MPI_Get + MPI_Win_flush from rank 1 in a window of this run, and
+ * the fault floor: the least a protection fault that fetches can cost (the
+ * signal, one mprotect, an MPI_Get into populated memory through a second
+ * mapping of the same file), measured with a handler of this program's own.
+ * With node sharing on, pages homed on a rank of this node never fault: run
+ * with MDSM_NODE_SHARING=off (or across hosts) to measure the fault.
  * Run: mpirun -n 2 bench_read_fault   (more ranks only join the barriers;
  * BENCH_PAGES=K, BENCH_REPS=R) */
+#define _GNU_SOURCE /* memfd_create */
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define BENCH_NAME "bench_read_fault"
 #include "bench.h"
@@ -28,7 +36,66 @@ typedef struct ctx {
     char *buf;                     /* baseline: rank 0's landing page */
     char *created;                 /* memory of create_win */
     size_t created_size;
+    char *floor_pages, *floor_view; /* floor: K pages, PROT_NONE, and a read-write view */
 } ctx_t;
+
+static ctx_t *floor_ctx; /* for the floor's signal handler */
+
+/* The floor's fault: fetch into the view, then one protection change. */
+static void floor_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    ctx_t *c = floor_ctx;
+    size_t i = (size_t)((char *)si->si_addr - c->floor_pages) / (size_t)c->page;
+    MPI_Get(c->floor_view + i * (size_t)c->page, (int)c->page, MPI_BYTE, HOME,
+            (MPI_Aint)(i * (size_t)c->page), (int)c->page, MPI_BYTE, c->create_win);
+    MPI_Win_flush(HOME, c->create_win);
+    mprotect(c->floor_pages + i * (size_t)c->page, (size_t)c->page, PROT_READ);
+}
+
+static double run_floor(void *arg)
+{
+    ctx_t *c = arg;
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (c->rank != 0)
+        return 0.0;
+    size_t len = (size_t)c->npages * (size_t)c->page;
+    mprotect(c->floor_pages, len, PROT_NONE); /* every page faults again, memory kept */
+    uint64_t sum = 0;
+    double t = MPI_Wtime();
+    for (int i = 0; i < c->npages; i++)
+        sum += *(volatile uint64_t *)(c->floor_pages + (size_t)i * (size_t)c->page);
+    t = MPI_Wtime() - t;
+    c->bad += sum != (uint64_t)c->npages * 0x0101010101010101ull;
+    return t / c->npages;
+}
+
+/* The floor's pages: two mappings of one memfd, populated, then measured
+ * under this program's SIGSEGV handler (mdsm's is put back afterwards). */
+static double measure_floor(ctx_t *c, int warmup, int reps)
+{
+    size_t len = (size_t)c->npages * (size_t)c->page;
+    int fd = memfd_create("bench-floor", 0);
+    if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    c->floor_view = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    c->floor_pages = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    memset(c->floor_view, 0, len);
+    floor_ctx = c;
+    struct sigaction sa, saved;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = floor_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &saved);
+    double f = bench_median(run_floor, c, warmup, reps);
+    sigaction(SIGSEGV, &saved, NULL);
+    munmap(c->floor_view, len);
+    munmap(c->floor_pages, len);
+    return f;
+}
 
 /* One repetition: HOME writes, barrier (rank 0's copies become stale), then
  * rank 0 reads each page once. Seconds per page on rank 0. */
@@ -100,8 +167,8 @@ static void close_windows(ctx_t *c)
 }
 
 /* Rank 0: the table, plus the counters that show what was measured. */
-static void report(const ctx_t *c, double mdsm, double base, double base_created, int reps,
-                   const mdsm_stats_t *s)
+static void report(const ctx_t *c, double mdsm, double base, double base_created, double floor,
+                   int reps, const mdsm_stats_t *s)
 {
     char name[64];
     double n = (double)reps * c->npages;
@@ -109,6 +176,7 @@ static void report(const ctx_t *c, double mdsm, double base, double base_created
     bench_header("remote read fault per page vs MPI_Get + MPI_Win_flush of one page");
     bench_row(name, mdsm, base);
     bench_row("  vs MPI_Get on MPI_Win_create", mdsm, base_created);
+    bench_row("  vs fault floor (signal, mprotect, get)", mdsm, floor);
     printf("# %d pages x %d repetitions (median of per-page means); per page read: "
            "%.2f read faults, %.2f pages fetched\n",
            c->npages, reps, s->read_faults / n, s->pages_fetched / n);
@@ -136,6 +204,7 @@ int main(int argc, char **argv)
     double base = bench_median(run_mpi, &c, warmup, reps);
     c.win = c.create_win;
     double base_created = bench_median(run_mpi, &c, warmup, reps);
+    double floor = measure_floor(&c, warmup, reps);
     for (int i = 0; i < warmup; i++)
         run_mdsm(&c);
     bench_check(mdsm_stats_reset(), "mdsm_stats_reset");
@@ -144,7 +213,7 @@ int main(int argc, char **argv)
     mdsm_stats_t s;
     bench_check(mdsm_stats_get(&s), "mdsm_stats_get");
     if (c.rank == 0)
-        report(&c, mdsm, base, base_created, reps, &s);
+        report(&c, mdsm, base, base_created, floor, reps, &s);
 
     close_windows(&c);
     bench_check(mdsm_free(c.base), "mdsm_free");

@@ -29,7 +29,7 @@ struct sde_event {
  * mdsm_papi_event and the region's name check all read it. */
 static const struct sde_event events[] = {
     EVENT(READ_FAULTS, read_faults, SDE_COUNT,
-          "Faults on global pages not readable by this rank (fetches, and NODE_READ_FAULTS)"),
+          "Faults on global pages this rank could not read"),
     EVENT(WRITE_FAULTS, write_faults, SDE_COUNT,
           "First writes to a global page in a synchronisation interval"),
     EVENT(PAGES_FETCHED, pages_fetched, SDE_COUNT, "Remote pages read from their home rank"),
@@ -44,9 +44,9 @@ static const struct sde_event events[] = {
     EVENT(BARRIERS, barriers, SDE_COUNT, "mdsm_barrier calls"),
     EVENT(BARRIER_NS, barrier_s, SDE_SECONDS, "Nanoseconds spent in mdsm_barrier"),
     EVENT(NODE_READ_FAULTS, node_read_faults, SDE_COUNT,
-          "Read faults on pages homed on this node (mapped at first access): no transfer"),
+          "Read faults on pages homed on this node: no transfer"),
     EVENT(NODE_WRITE_FAULTS, node_write_faults, SDE_COUNT,
-          "First writes in an interval to pages homed on this node: no twin, no diff"),
+          "First writes to pages homed on this node: no twin, no diff"),
 };
 
 #define NUM_EVENTS ((int)(sizeof(events) / sizeof(events[0])))
