@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mdsm_papi.h"
 
@@ -128,8 +129,17 @@ int main(int argc, char **argv)
         return 1;
     }
     failures += check_hook(argv[2], nev);
+    /* stderr apart: PAPI's components write to it unbuffered, into the middle
+     * of a table row wherever the pipe's buffer happens to be flushed. */
+    char errpath[] = "/tmp/papi_event_list.XXXXXX";
+    int efd = mkstemp(errpath);
+    if (efd < 0) {
+        perror("mkstemp");
+        return 1;
+    }
+    close(efd);
     char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "'%s' -sde '%s' 2>&1", argv[1], argv[2]);
+    snprintf(cmd, sizeof(cmd), "'%s' -sde '%s' 2>'%s'", argv[1], argv[2], errpath);
     FILE *p = popen(cmd, "r");
     if (!p) {
         perror("popen");
@@ -175,8 +185,14 @@ int main(int argc, char **argv)
     int status = pclose(p);
     if (status != 0) {
         printf("FAIL: '%s' exited with status %d, saying:\n%s", cmd, status, other);
+        FILE *e = fopen(errpath, "r");
+        while (e && fgets(line, sizeof(line), e))
+            fputs(line, stdout);
+        if (e)
+            fclose(e);
         failures++;
     }
+    unlink(errpath);
     int listed = 0;
     for (int i = 0; i < nev; i++) {
         const char *name = NULL;
