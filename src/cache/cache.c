@@ -34,7 +34,11 @@ static struct {
     uint64_t nfree;
     uint64_t fresh; /* slots from here on were never used: tables stay untouched */
     uint64_t hand;  /* next eviction candidate (FIFO over slots) */
-    uint64_t home_hand; /* next home page to close when mappings run short */
+    /* Home pages opened one by one (lazily mapped, or written), oldest first:
+     * the runs make_room closes when mappings run short. A ring: the oldest
+     * entries are overwritten, a stale entry is skipped. */
+    uint64_t *opened;
+    uint64_t opened_cap, opened_head, opened_tail;
     unsigned char *twins;
     uint64_t *dirty; /* pages written this interval */
     uint64_t ndirty;
@@ -135,8 +139,10 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     c.slot_page = lazy_array(c.nslots * sizeof(*c.slot_page));
     c.free_slots = lazy_array(c.nslots * sizeof(*c.free_slots));
     c.runs = malloc((c.page_size / 2 + 1) * sizeof(*c.runs));
+    c.opened_cap = c.npages;
+    c.opened = lazy_array(c.opened_cap * sizeof(*c.opened));
     if (!c.pages || !c.dirty || !c.draining || !c.twins || !c.slot_page || !c.free_slots ||
-        !c.runs) {
+        !c.runs || !c.opened) {
         cache_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "cache: tables for %llu slots",
                                   (unsigned long long)c.nslots);
@@ -158,6 +164,8 @@ void cache_fini(void)
         munmap(c.slot_page, c.nslots * sizeof(*c.slot_page));
     if (c.free_slots)
         munmap(c.free_slots, c.nslots * sizeof(*c.free_slots));
+    if (c.opened)
+        munmap(c.opened, c.opened_cap * sizeof(*c.opened));
     free(c.runs);
     memset(&c, 0, sizeof(c));
 }
@@ -190,8 +198,12 @@ static void protect_failed(void *addr, size_t len, int err)
                  addr);
         fatal(what);
     }
-    fatal(err == ENOMEM ? "cannot change page protection (vm.max_map_count too low?)"
-                        : "cannot change page protection");
+    char what[200];
+    snprintf(what, sizeof(what), "cannot change page protection%s (%llu mappings in the range, "
+             "%llu allowed, vm.max_map_count %llu)",
+             err == ENOMEM ? " (vm.max_map_count too low?)" : "", (unsigned long long)c.maps,
+             (unsigned long long)c.budget, (unsigned long long)c.kernel_max);
+    fatal(what);
 }
 
 static void protect_run(uint64_t page, uint64_t n, int prot)
@@ -291,9 +303,10 @@ static int flush_home(void)
  * gives its memory and slot back. */
 static int evict_one(uint64_t keep)
 {
-    uint64_t slot = c.hand;
-    c.hand = (c.hand + 1) % c.nslots;
-    uint64_t page = c.slot_page[slot];
+    if (c.hand >= c.fresh) /* only slots handed out hold pages */
+        c.hand = 0;
+    uint64_t slot = c.hand++;
+    uint64_t page = c.fresh ? c.slot_page[slot] : NO_SLOT;
     if (page == NO_SLOT || page == keep)
         return MDSM_OK;
     struct cache_page *p = &c.pages[page];
@@ -320,22 +333,57 @@ static uint64_t take_slot(uint64_t page)
     return c.free_slots[--c.nfree];
 }
 
+static int home_open(uint8_t state)
+{
+    return state == PAGE_HOME_CLEAN || state == PAGE_HOME_DIRTY;
+}
+
+static void note_opened(uint64_t page)
+{
+    c.opened[c.opened_head++ % c.opened_cap] = page;
+    if (c.opened_head - c.opened_tail > c.opened_cap)
+        c.opened_tail = c.opened_head - c.opened_cap;
+}
+
+/* Closes the run of open home pages around page if that merges mappings.
+ * Written pages stay listed: their notices still go out at the release. */
+static void close_home_run(uint64_t page, uint64_t keep)
+{
+    if (!home_open(c.pages[page].state))
+        return;
+    uint64_t lo = page, hi = page;
+    while (lo > 0 && home_open(c.pages[lo - 1].state))
+        lo--;
+    while (hi + 1 < c.npages && home_open(c.pages[hi + 1].state))
+        hi++;
+    if (keep >= lo && keep <= hi)
+        return;
+    /* Boundaries in [lo-1, hi+1] now, and once the run is closed. */
+    unsigned closed = key_of(PAGE_HOME_NONE);
+    int64_t now = 0, after = 0;
+    for (uint64_t q = lo > 0 ? lo - 1 : 0; q < hi + 1 && q + 1 < c.npages; q++) {
+        now += key_at(q) != key_at(q + 1);
+        unsigned a = q >= lo ? closed : key_at(q), b = q + 1 <= hi ? closed : key_at(q + 1);
+        after += a != b;
+    }
+    if (after >= now)
+        return;
+    protect_run(lo, hi - lo + 1, PROT_NONE);
+    for (uint64_t q = lo; q <= hi; q++)
+        set_state(q, PAGE_HOME_NONE);
+}
+
 /* Keeps the mappings need below the budget: evicts cached copies (oldest
- * slot first), then closes clean home pages (they stay in place, mapped again
- * at their next access). Never fails: past both, the kernel's reserve is used. */
+ * slot first), then closes the home pages opened longest ago where that merges
+ * mappings (they stay in place, mapped again at their next access). Never
+ * fails: past both, the kernel's reserve is used. */
 static void make_room(uint64_t need, uint64_t keep)
 {
     for (uint64_t tries = 0; c.maps + need > c.budget && tries < c.fresh; tries++)
         if (evict_one(keep) != MDSM_OK)
             fatal("cannot evict a page");
-    for (uint64_t tries = 0; c.maps + need > c.budget && tries < c.npages; tries++) {
-        uint64_t page = c.home_hand;
-        c.home_hand = (c.home_hand + 1) % c.npages;
-        if (page != keep && c.pages[page].state == PAGE_HOME_CLEAN) {
-            protect(page, PROT_NONE);
-            set_state(page, PAGE_HOME_NONE);
-        }
-    }
+    while (c.maps + need > c.budget && c.opened_tail < c.opened_head)
+        close_home_run(c.opened[c.opened_tail++ % c.opened_cap], keep);
 }
 
 static int home_closed(uint8_t state)
@@ -352,14 +400,35 @@ static int home_closed(uint8_t state)
  * opened instead, which merges it with its neighbours. */
 #define HOME_RUN_MAX 512
 
+/* Short of mappings: opens the page together with the closed home pages
+ * between it and the nearest open run, which then merge (all of the stretch of
+ * closed home pages around it if there is no open run next to it). */
+static void merging_run(uint64_t page, uint64_t *first, uint64_t *n)
+{
+    uint64_t lo = page, hi = page; /* [lo, hi]: closed home pages around page */
+    while (lo > 0 && home_closed(c.pages[lo - 1].state))
+        lo--;
+    while (hi + 1 < c.npages && home_closed(c.pages[hi + 1].state))
+        hi++;
+    int left = lo > 0 && c.pages[lo - 1].state == PAGE_HOME_DIRTY;
+    int right = hi + 1 < c.npages && c.pages[hi + 1].state == PAGE_HOME_DIRTY;
+    if (left && (!right || page - lo <= hi - page)) {
+        *first = lo;
+        *n = page - lo + 1;
+    } else if (right) {
+        *first = page;
+        *n = hi - page + 1;
+    } else {
+        *first = lo;
+        *n = hi - lo + 1;
+    }
+}
+
 static void open_home_run(uint64_t page)
 {
     uint64_t first = page, n = 0;
     if (c.maps + 2 > c.budget) {
-        while (first > 0 && home_closed(c.pages[first - 1].state))
-            first--;
-        while (first + n < c.npages && home_closed(c.pages[first + n].state))
-            n++;
+        merging_run(page, &first, &n);
     } else {
         uint64_t behind = 0;
         while (behind < HOME_RUN_MAX && page > behind &&
@@ -373,6 +442,7 @@ static void open_home_run(uint64_t page)
         list_dirty(first + i, &c.pages[first + i]);
     }
     protect_run(first, n, PROT_READ | PROT_WRITE);
+    note_opened(page);
 }
 
 /* A remote page this rank does not hold: fetched into the cache view (memory
@@ -427,6 +497,7 @@ int cache_fault(void *addr, int is_write)
         if (!is_write) {
             protect(page, PROT_READ);
             set_state(page, PAGE_HOME_CLEAN);
+            note_opened(page);
             mdsm_stat.read_faults++;
             mdsm_stat.node_read_faults++;
             return 1;
@@ -488,7 +559,9 @@ int cache_release(void)
             set_state(page, PAGE_HOME_CLEAN);
             c.written(page);
         } else {
-            continue; /* evicted or invalidated since it was listed */
+            if (p->state == PAGE_HOME_NONE || p->state == PAGE_HOME_CLEAN)
+                c.written(page); /* written, then closed by make_room */
+            continue;            /* (or evicted or invalidated since it was listed) */
         }
         if (run_len && run + run_len == page) {
             run_len++;

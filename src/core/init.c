@@ -187,8 +187,8 @@ static int start_dsm(struct mdsm_context *ctx)
     const struct mdsm_settings *s = &ctx->config.s;
     int rc = space_init(s, ctx->comm, ctx->rank, ctx->nranks);
     if (rc == MDSM_OK) {
-        /* Before first touch. The node file is placed per allocation instead:
-         * each rank binds its own home pages there (space_map_homes). */
+        /* Before first touch. The node file, shared by the node's ranks, is
+         * left to first touch: binding ranges of it would split mappings. */
         topo_place_home(mdsm_space.cache_view, mdsm_space.size);
         rc = start_local(ctx);
         if (rc != MDSM_OK)

@@ -337,9 +337,6 @@ static int map_home_run(uint64_t page, uint64_t n, int prot)
     if (!ok)
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping home pages: %s",
                                   strerror(errno));
-    /* Shared, the node file's policy is set per range: each rank binds its own. */
-    if (sp->sharing && sp->pages[page].home == sp->rank)
-        topo_place_home(sp->arena + space_disp(page), len);
     return MDSM_OK;
 }
 
@@ -357,10 +354,8 @@ int space_map_homes(int idx, int lazy)
             p++;
             continue;
         }
-        /* Own pages are bound one run each, apart from the neighbours'. */
         uint64_t q = p + 1;
-        while (q < end && space_node_homed(q) &&
-               (!sp->sharing || (sp->pages[q].home == sp->rank) == (sp->pages[p].home == sp->rank)))
+        while (q < end && space_node_homed(q))
             q++;
         if (map_home_run(p, q - p, prot) != MDSM_OK)
             return MDSM_ERR_NO_MEMORY;
