@@ -128,7 +128,13 @@ int mdsm_config_warn_unknown(void);
  * that prints once, on stderr, one line "mdsm: watchdog: rank R blocked S s
  * ..." naming what it waits for (the lock id and the rank it queued behind,
  * the barrier's number, or the page and its home rank). It runs a thread,
- * started by mdsm_init and joined by mdsm_finalize, that never calls MPI. */
+ * started by mdsm_init and joined by mdsm_finalize, that never calls MPI.
+ * MDSM_NODE_SHARING=on|off (on by default, the same on every rank) makes the
+ * ranks of a node use the node's home pages in place (see Global memory);
+ * off keeps the per-rank protocol on one node. MDSM_MAX_MAPPINGS (0: derived
+ * from vm.max_map_count) bounds the kernel mappings of a rank's global range;
+ * mdsm evicts cached pages and closes home pages to stay under it, and never
+ * fails inside a page fault for lack of them. */
 
 /* ---- Lifecycle ---------------------------------------------------------- */
 
@@ -215,13 +221,23 @@ int mdsm_handle_fault(int sig, mdsm_siginfo_t *info, void *ucontext);
  * barrier, mdsm_release) and the reader later acquires through the same
  * synchronisation (lock, barrier, mdsm_acquire). Race-free programs see
  * sequentially consistent memory. Writes to different bytes are never lost,
- * even when ranks write the same page in the same interval. */
+ * even when ranks write the same page in the same interval.
+ *
+ * With MDSM_NODE_SHARING=on (the default) the ranks of one node use the
+ * pages homed on that node in place: they read them without a fault and see
+ * each other's writes at once (stronger than the contract above, on which
+ * portable programs should still rely); writes are noticed at the first
+ * write per interval, so that ranks on other nodes drop their copies at their
+ * next acquire. Pages homed on other nodes are cached as described. */
 
 /* Collective: every rank passes the same bytes. Returns page-aligned,
  * zero-filled global memory at the same address on every rank, homed by
  * MDSM_DISTRIBUTION. On error returns NULL on every rank and mdsm_last_error()
  * gives MDSM_ERR_INVALID_ARG (bytes is 0), MDSM_ERR_OUT_OF_SPACE (the space
- * cannot hold it), MDSM_ERR_MISMATCH (ranks passed different sizes) or
+ * cannot hold it), MDSM_ERR_MISMATCH (ranks passed different sizes),
+ * MDSM_ERR_NO_MEMORY (its pages would need more kernel memory mappings than a
+ * rank may use, vm.max_map_count and MDSM_MAX_MAPPINGS: homes that alternate
+ * between nodes page by page; the message names what to change) or
  * MDSM_ERR_NOT_INITIALIZED. A failed call changes nothing. */
 void *mdsm_alloc(size_t bytes);
 
@@ -352,7 +368,8 @@ typedef struct mdsm_placement {
                             its PUs span several NUMA nodes (pages go where first touched) */
     int this_system;     /* 0 for a synthetic or XML topology: decisions only, none applied */
     int binding_applied; /* binding is MDSM_BINDING_MDSM and the process is bound to cpuset */
-    int home_placed;     /* home memory is bound to numa_node (the OS accepted it) */
+    int home_placed;     /* home memory is bound to numa_node (the OS accepted it); 0 where
+                            node sharing shares it with other ranks: first touch then */
     int node_sharing;    /* 1: this rank uses the home pages of every rank of its node in
                             place (MDSM_NODE_SHARING=on and the node's file could be shared;
                             the same on all ranks of a node); 0: only its own */

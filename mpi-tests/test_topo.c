@@ -395,6 +395,17 @@ MT_MDSM_TEST(topo, home_memory_is_on_the_decided_numa_node)
 
     if (!p.this_system || p.numa_node < 0) {
         MT_EXPECT_EQ(p.home_placed, 0);
+    } else if (p.node_sharing && p.local_nranks > 1) {
+        /* The node's file is shared: left to first touch, which was this rank's. */
+        MT_EXPECT_EQ(p.home_placed, 0);
+        hwloc_bitmap_t where = hwloc_bitmap_alloc();
+        if (home) {
+            MT_EXPECT_EQ(hwloc_get_area_memlocation(t, home, (size_t)page, where,
+                                                    HWLOC_MEMBIND_BYNODESET),
+                         0);
+            MT_EXPECT(hwloc_bitmap_weight(where) == 1 && hwloc_bitmap_first(where) == p.numa_node);
+        }
+        hwloc_bitmap_free(where);
     } else if (!p.home_placed) {
         char why[128] = "";
         MT_EXPECT(!os_allows_membind(t, p.numa_node, why, sizeof(why)));

@@ -190,6 +190,8 @@ static int start_dsm(struct mdsm_context *ctx)
         /* Before first touch. The node file, shared by the node's ranks, is
          * left to first touch: binding ranges of it would split mappings. */
         topo_place_home(mdsm_space.cache_view, mdsm_space.size);
+        if (mdsm_space.sharing)
+            topo_home_shared(mdsm_space.node_nranks);
         rc = start_local(ctx);
         if (rc != MDSM_OK)
             stop_local(ctx);

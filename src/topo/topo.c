@@ -192,6 +192,15 @@ void topo_place_home(void *addr, size_t len)
     hwloc_bitmap_free(nodes);
 }
 
+void topo_home_shared(int nranks)
+{
+    tp.home_placed = 0;
+    snprintf(tp.home_note, sizeof(tp.home_note),
+             "not bound: shared by the node's %d ranks, so pages go where first touched "
+             "(usually by their home rank); cached copies bound",
+             nranks);
+}
+
 void topo_fini(void)
 {
     if (tp.binding_applied && hwloc_set_cpubind(tp.topo, tp.initial, HWLOC_CPUBIND_PROCESS) != 0)

@@ -44,6 +44,10 @@ int topo_init(MPI_Comm comm, int bind_mode);
  * Refusal by the OS is reported (warning, mdsm_info_print), not an error. */
 void topo_place_home(void *addr, size_t len);
 
+/* After topo_place_home: home memory is the node's, shared by nranks ranks,
+ * and left to first touch; reported so (home_placed 0). */
+void topo_home_shared(int nranks);
+
 /* Restores the binding found at topo_init if mdsm changed it; frees the
  * session's state (the topology stays loaded). */
 void topo_fini(void);
