@@ -228,7 +228,10 @@ int mdsm_handle_fault(int sig, mdsm_siginfo_t *info, void *ucontext);
  * each other's writes at once (stronger than the contract above, on which
  * portable programs should still rely); writes are noticed at the first
  * write per interval, so that ranks on other nodes drop their copies at their
- * next acquire. Pages homed on other nodes are cached as described. */
+ * next acquire. Where every rank of the job is on one node, no rank can hold
+ * a copy: home pages are then mapped read-write for good and writes are not
+ * tracked at all (no write faults, no notices), as with threads. Pages homed
+ * on other nodes are cached as described. */
 
 /* Collective: every rank passes the same bytes. Returns page-aligned,
  * zero-filled global memory at the same address on every rank, homed by

@@ -98,6 +98,19 @@ static inline int dc_all_share(void)
     return 1;
 }
 
+/* 1 iff writes to home pages are not tracked at all: every rank uses every
+ * rank's home pages in place (all on one sharing node, or alone with sharing
+ * on), so no copy can go stale and home pages are mapped read-write for good
+ * (no write faults, no notices). */
+static inline int dc_writes_untracked(void)
+{
+    const struct dc_node_map *m = dc_node_map_();
+    for (int r = 0; r < m->nranks; r++)
+        if (!m->sharing[r] || !dc_ranks_share(0, r))
+            return 0;
+    return 1;
+}
+
 /* Words for messages: "shared" or "not shared" home memory with rank. */
 static inline const char *dc_share_word(int rank)
 {

@@ -265,7 +265,28 @@ static int count(const char *text, const char *what)
     return k;
 }
 
-MT_MDSM_TEST(misuse, handler_installed_after_init_that_calls_mdsm_handle_fault)
+static void chaining_handler_body(void);
+
+/* The handler must see mdsm's faults: where every rank shares one node, home
+ * pages are open for good and nothing faults, so this session keeps node
+ * sharing off (pages then fault on first read and first write). */
+MT_TEST(misuse, handler_installed_after_init_that_calls_mdsm_handle_fault)
+{
+    const char *was = getenv("MDSM_NODE_SHARING");
+    char *saved = was ? strdup(was) : NULL;
+    setenv("MDSM_NODE_SHARING", "off", 1);
+    int rc = mdsm_init(MPI_COMM_WORLD, NULL);
+    if (saved)
+        setenv("MDSM_NODE_SHARING", saved, 1);
+    else
+        unsetenv("MDSM_NODE_SHARING");
+    free(saved);
+    MT_ASSERT_OK(rc);
+    chaining_handler_body();
+    MT_EXPECT_OK(mdsm_finalize());
+}
+
+static void chaining_handler_body(void)
 {
     int n = mdsm_nranks(), me = mdsm_rank();
     size_t stride = (size_t)mdsm_page_size() / sizeof(int);

@@ -176,7 +176,7 @@ static void report(const ctx_t *c, double mdsm, double base, double base_created
     bench_header("remote read fault per page vs MPI_Get + MPI_Win_flush of one page");
     bench_row(name, mdsm, base);
     bench_row("  vs MPI_Get on MPI_Win_create", mdsm, base_created);
-    bench_row("  vs fault floor (signal, mprotect, get)", mdsm, floor);
+    bench_row("  vs fault floor: signal+mprotect+get", mdsm, floor);
     printf("# %d pages x %d repetitions (median of per-page means); per page read: "
            "%.2f read faults, %.2f pages fetched\n",
            c->npages, reps, s->read_faults / n, s->pages_fetched / n);

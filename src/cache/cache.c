@@ -96,7 +96,8 @@ static unsigned key_of(uint8_t state)
     case PAGE_DIRTY: return 2;
     case PAGE_HOME_NONE: return node;
     case PAGE_HOME_CLEAN: return node | 1;
-    case PAGE_HOME_DIRTY: return node | 2;
+    case PAGE_HOME_DIRTY:
+    case PAGE_HOME_OPEN: return node | 2;
     default: return 0; /* unused, invalid, draining: the own file, inaccessible */
     }
 }
@@ -335,7 +336,7 @@ static uint64_t take_slot(uint64_t page)
 
 static int home_open(uint8_t state)
 {
-    return state == PAGE_HOME_CLEAN || state == PAGE_HOME_DIRTY;
+    return state == PAGE_HOME_CLEAN || state == PAGE_HOME_DIRTY || state == PAGE_HOME_OPEN;
 }
 
 static void note_opened(uint64_t page)
@@ -482,7 +483,8 @@ int cache_fault(void *addr, int is_write)
         return 0;
     if (p->state == PAGE_DRAINING && flush_home() != MDSM_OK)
         fatal("cannot complete the write of a dropped page"); /* its memory is reused now */
-    if (p->state != PAGE_DIRTY && p->state != PAGE_HOME_DIRTY && c.maps + 2 > c.budget)
+    if (p->state != PAGE_DIRTY && p->state != PAGE_HOME_DIRTY && p->state != PAGE_HOME_OPEN &&
+        c.maps + 2 > c.budget)
         make_room(2, page);
     switch (p->state) {
     case PAGE_INVALID: fetch(addr, page, p, is_write); return 1;
@@ -494,6 +496,19 @@ int cache_fault(void *addr, int is_write)
         mdsm_stat.write_faults++;
         return 1;
     case PAGE_HOME_NONE:
+        if (mdsm_space.untracked) { /* nothing to notice: open for good */
+            protect(page, PROT_READ | PROT_WRITE);
+            set_state(page, PAGE_HOME_OPEN);
+            note_opened(page);
+            if (is_write) {
+                mdsm_stat.write_faults++;
+                mdsm_stat.node_write_faults++;
+            } else {
+                mdsm_stat.read_faults++;
+                mdsm_stat.node_read_faults++;
+            }
+            return 1;
+        }
         if (!is_write) {
             protect(page, PROT_READ);
             set_state(page, PAGE_HOME_CLEAN);
@@ -509,7 +524,9 @@ int cache_fault(void *addr, int is_write)
         mdsm_stat.node_write_faults++;
         return 1;
     default: /* already resolved (another thread) */
-        wd_fault_retried(addr, p->state == PAGE_DIRTY ? "dirty" : "home dirty");
+        wd_fault_retried(addr, p->state == PAGE_DIRTY        ? "dirty"
+                               : p->state == PAGE_HOME_OPEN ? "home open"
+                                                            : "home dirty");
         return 1;
     }
 }
@@ -610,7 +627,9 @@ static uint8_t initial_state(uint64_t page, int lazy)
 {
     if (!space_node_homed(page))
         return PAGE_INVALID;
-    return lazy ? PAGE_HOME_NONE : PAGE_HOME_CLEAN;
+    if (lazy)
+        return PAGE_HOME_NONE;
+    return mdsm_space.untracked ? PAGE_HOME_OPEN : PAGE_HOME_CLEAN;
 }
 
 /* How many mappings the allocation adds in the given mode. */

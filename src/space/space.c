@@ -165,7 +165,12 @@ static int open_files(const struct mdsm_settings *s)
     if (mmap(sp->base, sp->size, PROT_NONE, FILE_FLAGS | MAP_FIXED, sp->own_fd, 0) != sp->base)
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping the range: %s",
                                   strerror(errno));
-    return find_sharers(node);
+    int rc = find_sharers(node);
+    /* Every rank uses every home page in place: nobody holds a copy that a
+     * write would make stale, so writes need not be noticed at all. */
+    sp->untracked = rc == MDSM_OK && sp->sharing_wanted && !sp->sharing_failed &&
+                    sp->node_nranks == sp->nranks;
+    return rc;
 }
 
 static void close_files(void)
@@ -347,7 +352,7 @@ int space_map_homes(int idx, int lazy)
     /* Lazy without sharing: the pages are already there, inaccessible. */
     if (lazy && !sp->sharing)
         return MDSM_OK;
-    int prot = lazy ? PROT_NONE : PROT_READ;
+    int prot = lazy ? PROT_NONE : sp->untracked ? PROT_READ | PROT_WRITE : PROT_READ;
     uint64_t end = a->start + a->npages;
     for (uint64_t p = a->start; p < end;) {
         if (!space_node_homed(p)) {

@@ -48,6 +48,7 @@ struct space {
     int sharing_failed;     /* wanted, but the node file could not be shared */
     int node_nranks;        /* ranks whose home pages are used in place here (1 if not sharing) */
     int node_leader;        /* lowest rank of the node: it gives freed node pages back */
+    int untracked;          /* all ranks share one node: home pages open, writes not noticed */
     uint8_t *shares;        /* per rank: its home pages are used in place here */
     char sharing_note[192]; /* why sharing is off, when it was wanted */
     struct space_page *pages;
@@ -91,7 +92,8 @@ int space_range_mapped(const void *addr, size_t len);
 int space_alloc(uint64_t npages, uint64_t *start);
 
 /* Maps the allocation's pages homed on this node from the node file,
- * read-only so that the first write of an interval is noticed; with lazy,
+ * read-only so that the first write of an interval is noticed (read-write
+ * when untracked); with lazy,
  * inaccessible instead (the cache maps each at its first access), which needs
  * no mapping of its own where the node file is the own file. */
 int space_map_homes(int idx, int lazy);
