@@ -360,8 +360,8 @@ static void cannot_fit(void)
     volatile char *big = mdsm_alloc(MP_CYCLIC_PAGES * ps);
     if (!must_fail) {
         if (!big)
-            mt_fail(__FILE__, __LINE__, "mdsm_alloc of %d cyclic pages failed: %s",
-                    MP_CYCLIC_PAGES, mdsm_last_error_message());
+            mt_fail(__FILE__, __LINE__, "mdsm_alloc of %d cyclic pages failed: %s", MP_CYCLIC_PAGES,
+                    mdsm_last_error_message());
     } else if (big) {
         mt_fail(__FILE__, __LINE__,
                 "mdsm_alloc of %d cyclic pages on %d ranks mixing node and own files with "
@@ -374,7 +374,8 @@ static void cannot_fit(void)
         for (size_t p = 0; p < MP_CYCLIC_PAGES; p++)
             if (dc_home(word_of(big, p)) == me)
                 word_of(big, p)[0] = mp_value(p, 7);
-        expect_mappings_within((const void *)big, MP_CYCLIC_PAGES * ps, 256, "after the homes' writes");
+        expect_mappings_within((const void *)big, MP_CYCLIC_PAGES * ps, 256,
+                               "after the homes' writes");
         MT_EXPECT_OK(mdsm_barrier());
         struct dc_tally tally = {0};
         for (size_t p = 0; me == 0 && p < MP_CYCLIC_PAGES; p++)

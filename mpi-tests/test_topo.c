@@ -400,9 +400,9 @@ MT_MDSM_TEST(topo, home_memory_is_on_the_decided_numa_node)
         MT_EXPECT_EQ(p.home_placed, 0);
         hwloc_bitmap_t where = hwloc_bitmap_alloc();
         if (home) {
-            MT_EXPECT_EQ(hwloc_get_area_memlocation(t, home, (size_t)page, where,
-                                                    HWLOC_MEMBIND_BYNODESET),
-                         0);
+            MT_EXPECT_EQ(
+                hwloc_get_area_memlocation(t, home, (size_t)page, where, HWLOC_MEMBIND_BYNODESET),
+                0);
             MT_EXPECT(hwloc_bitmap_weight(where) == 1 && hwloc_bitmap_first(where) == p.numa_node);
         }
         hwloc_bitmap_free(where);

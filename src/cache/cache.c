@@ -200,7 +200,8 @@ static void protect_failed(void *addr, size_t len, int err)
         fatal(what);
     }
     char what[200];
-    snprintf(what, sizeof(what), "cannot change page protection%s (%llu mappings in the range, "
+    snprintf(what, sizeof(what),
+             "cannot change page protection%s (%llu mappings in the range, "
              "%llu allowed, vm.max_map_count %llu)",
              err == ENOMEM ? " (vm.max_map_count too low?)" : "", (unsigned long long)c.maps,
              (unsigned long long)c.budget, (unsigned long long)c.kernel_max);
@@ -246,8 +247,8 @@ static int write_diff(uint64_t page, struct cache_page *p, int *put)
     int n = diff_runs(view, twin_of(p), c.page_size, c.runs, &changed);
     if (n == 0)
         return MDSM_OK;
-    int rc = rma_put_runs(mdsm_space.pages[page].home, space_disp(page), (const char *)view,
-                          c.runs, n);
+    int rc =
+        rma_put_runs(mdsm_space.pages[page].home, space_disp(page), (const char *)view, c.runs, n);
     if (rc != MDSM_OK)
         return rc;
     *put = 1;
@@ -524,7 +525,7 @@ int cache_fault(void *addr, int is_write)
         mdsm_stat.node_write_faults++;
         return 1;
     default: /* already resolved (another thread) */
-        wd_fault_retried(addr, p->state == PAGE_DIRTY        ? "dirty"
+        wd_fault_retried(addr, p->state == PAGE_DIRTY       ? "dirty"
                                : p->state == PAGE_HOME_OPEN ? "home open"
                                                             : "home dirty");
         return 1;

@@ -28,8 +28,7 @@ struct sde_event {
 /* The one list of mdsm's events: registration, the papi_native_avail hook,
  * mdsm_papi_event and the region's name check all read it. */
 static const struct sde_event events[] = {
-    EVENT(READ_FAULTS, read_faults, SDE_COUNT,
-          "Faults on global pages this rank could not read"),
+    EVENT(READ_FAULTS, read_faults, SDE_COUNT, "Faults on global pages this rank could not read"),
     EVENT(WRITE_FAULTS, write_faults, SDE_COUNT,
           "First writes to a global page in a synchronisation interval"),
     EVENT(PAGES_FETCHED, pages_fetched, SDE_COUNT, "Remote pages read from their home rank"),

@@ -124,8 +124,7 @@ static int find_sharers(MPI_Comm node)
     int lsize = 1;
     MPI_Comm_size(node, &lsize);
     int *ranks = malloc((size_t)lsize * sizeof(int));
-    int ok = ranks && MPI_Allgather(&sp->rank, 1, MPI_INT, ranks, 1, MPI_INT, node) ==
-                          MPI_SUCCESS;
+    int ok = ranks && MPI_Allgather(&sp->rank, 1, MPI_INT, ranks, 1, MPI_INT, node) == MPI_SUCCESS;
     for (int i = 0; ok && i < lsize; i++)
         sp->shares[ranks[i]] = 1;
     sp->node_nranks = lsize;
@@ -168,8 +167,8 @@ static int open_files(const struct mdsm_settings *s)
     int rc = find_sharers(node);
     /* Every rank uses every home page in place: nobody holds a copy that a
      * write would make stale, so writes need not be noticed at all. */
-    sp->untracked = rc == MDSM_OK && sp->sharing_wanted && !sp->sharing_failed &&
-                    sp->node_nranks == sp->nranks;
+    sp->untracked =
+        rc == MDSM_OK && sp->sharing_wanted && !sp->sharing_failed && sp->node_nranks == sp->nranks;
     return rc;
 }
 
