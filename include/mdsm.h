@@ -2,9 +2,9 @@
  * mdsm: software distributed shared memory for MPI programs.
  *
  * This header is the specification of the public API. Every function states
- * whether it is collective, what it does to memory visibility, and what it
- * returns on error. Functions return MDSM_OK (0) or a negative MDSM_ERR_*
- * code; output parameters are written only on success. Bad input never prints
+ * whether it is collective, which threads may call it (see Threads), what it
+ * does to memory visibility, and what it returns on error. Functions return MDSM_OK (0) or a
+ * negative MDSM_ERR_* code; output parameters are written only on success. Bad input never prints
  * anything unless logging is on (MDSM_LOG_LEVEL=info or debug); the detailed
  * message of the calling thread's last failure is in mdsm_last_error_message().
  *
@@ -53,7 +53,8 @@ typedef enum mdsm_status {
     MDSM_ERR_PAPI = -19,               /* a PAPI call failed (mdsm_papi.h) */
     MDSM_ERR_EVENT = -20,              /* PAPI event unknown or not countable here (mdsm_papi.h) */
     MDSM_ERR_CALL_ORDER = -21,         /* call out of order, e.g. stop before start (mdsm_papi.h) */
-    MDSM_ERR_FORKED = -22              /* call in a process forked after mdsm_init */
+    MDSM_ERR_FORKED = -22,             /* call in a process forked after mdsm_init */
+    MDSM_ERR_CONCURRENT = -23          /* collective call from a second thread of a rank at once */
 } mdsm_status_t;
 
 /* Short, static description of a status code (never NULL). */
@@ -150,13 +151,17 @@ int mdsm_config_warn_unknown(void);
  * must resolve to the same values on every rank; otherwise every rank returns
  * MDSM_ERR_MISMATCH, with a message naming the variable and two ranks' values
  * and sources. The other settings may differ per rank.
+ * One thread per rank calls it; threads of the rank may use mdsm once it
+ * returns (see Threads).
  * Errors: MDSM_ERR_ALREADY_INITIALIZED, MDSM_ERR_INVALID_ARG (comm is
  * MPI_COMM_NULL), MDSM_ERR_CONFIG, MDSM_ERR_MISMATCH, MDSM_ERR_THREAD_LEVEL,
  * MDSM_ERR_MPI, MDSM_ERR_REMOTE. */
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg);
 
-/* Collective. Releases everything mdsm holds; finalises MPI if mdsm_init
- * initialised it. Errors: MDSM_ERR_NOT_INITIALIZED.
+/* Collective, from one thread per rank, once the rank's other threads have
+ * stopped using mdsm. Releases everything mdsm holds; finalises MPI if
+ * mdsm_init initialised it. Errors: MDSM_ERR_NOT_INITIALIZED,
+ * MDSM_ERR_CONCURRENT (another thread is in a collective mdsm call).
  * Afterwards every call but mdsm_init fails with MDSM_ERR_NOT_INITIALIZED
  * ("... called after mdsm_finalize"). The former global range stays reserved
  * and inaccessible (no memory cost) until the next mdsm_init, and mdsm's
@@ -173,6 +178,40 @@ int mdsm_nranks(void);
 
 /* Non-zero while mdsm is initialised (0 in a forked child). Never fails. */
 int mdsm_initialized(void);
+
+/* ---- Threads ---------------------------------------------------------------
+ * A rank is the unit of coherence; its threads share its copies. With
+ * MPI_THREAD_MULTIPLE (what mdsm_init asks for when it initialises MPI):
+ *  - any number of threads of a rank may load and store global memory at
+ *    once. Concurrent faults on one page make one fetch (and one twin); the
+ *    other threads wait for its data. Faults on different pages proceed in
+ *    parallel, the transfers included;
+ *  - any thread may call mdsm_lock, mdsm_unlock, mdsm_acquire, mdsm_release,
+ *    mdsm_fetch_add, mdsm_cas and the local getters. A release by any thread
+ *    makes the writes that all of the rank's threads made before it visible;
+ *    an acquire by any thread makes other ranks' released writes visible to
+ *    every thread of the rank that synchronises with it afterwards (OpenMP
+ *    barrier, pthread mutex, ...). Writes made concurrently with a release
+ *    may go out with it or with the next one;
+ *  - a lock is held by one thread: another thread of the rank that calls
+ *    mdsm_lock on it waits, queued locally, until the holder's mdsm_unlock
+ *    ends, then queues across ranks (FIFO among ranks, not among a rank's
+ *    threads). Only the holding thread may unlock it;
+ *  - mdsm_init, mdsm_finalize, mdsm_barrier, mdsm_alloc and mdsm_free are
+ *    collective per rank, as MPI collectives are: one thread of each rank
+ *    calls them. A second thread calling one of the last four while another
+ *    thread of the rank is inside one gets MDSM_ERR_CONCURRENT at once (the
+ *    first call goes on); other threads may keep computing, faulting and
+ *    using locks meanwhile.
+ * Cost: an uncontended fault takes a process-wide mutex twice (tens of
+ * nanoseconds, dropped during the transfer); synchronisation calls serialise
+ * on a second one except while waiting for other ranks.
+ * With a lower thread level only the thread that called mdsm_init may use
+ * mdsm: other threads' calls that need MPI return MDSM_ERR_THREAD_LEVEL, and
+ * their faults on pages not homed on the node end the process with a message
+ * saying so. Global memory handed to MPI calls or system calls is accessed by
+ * MPI or the kernel, not by a thread, and may fault inside them: touch it
+ * from the calling thread first. */
 
 /* ---- fork ------------------------------------------------------------------
  * Only the process that called mdsm_init may use mdsm. In a child forked
@@ -240,15 +279,19 @@ int mdsm_handle_fault(int sig, mdsm_siginfo_t *info, void *ucontext);
  * cannot hold it), MDSM_ERR_MISMATCH (ranks passed different sizes),
  * MDSM_ERR_NO_MEMORY (its pages would need more kernel memory mappings than a
  * rank may use, vm.max_map_count and MDSM_MAX_MAPPINGS: homes that alternate
- * between nodes page by page; the message names what to change) or
- * MDSM_ERR_NOT_INITIALIZED. A failed call changes nothing. */
+ * between nodes page by page; the message names what to change),
+ * MDSM_ERR_CONCURRENT (another thread of the rank is in a collective mdsm
+ * call; this rank then did not take part) or MDSM_ERR_NOT_INITIALIZED. A
+ * failed call changes nothing. One thread per rank. */
 void *mdsm_alloc(size_t bytes);
 
 /* Collective: every rank passes the same pointer, returned by mdsm_alloc.
  * Unwritten-back changes to the allocation are discarded. Errors (nothing is
  * freed on any rank): MDSM_ERR_NOT_ALLOCATION (ptr is not the start of a live
  * allocation), MDSM_ERR_REMOTE (another rank's ptr was not),
- * MDSM_ERR_MISMATCH (valid but different pointers), MDSM_ERR_NOT_INITIALIZED. */
+ * MDSM_ERR_MISMATCH (valid but different pointers), MDSM_ERR_CONCURRENT (as
+ * for mdsm_alloc), MDSM_ERR_NOT_INITIALIZED. One thread per rank; no thread
+ * may touch the allocation once it is called. */
 int mdsm_free(void *ptr);
 
 /* Home rank of the page that holds addr; MDSM_ERR_NOT_GLOBAL (negative) if
@@ -265,24 +308,33 @@ int mdsm_num_locks(void);
 
 /* Acquires lock id (blocking, FIFO-fair across ranks). Acquire semantics:
  * afterwards this rank sees every write made before any earlier mdsm_unlock
- * of id. Errors: MDSM_ERR_LOCK_ID, MDSM_ERR_LOCK_HELD (the caller holds it
- * already), MDSM_ERR_NOT_INITIALIZED; on MDSM_ERR_MPI after the lock was
- * obtained the caller holds it and must still mdsm_unlock it. */
+ * of id. Any thread; while another thread of the rank holds id, the caller
+ * waits for it (see Threads). Errors: MDSM_ERR_LOCK_ID, MDSM_ERR_LOCK_HELD
+ * (the calling thread holds it already), MDSM_ERR_THREAD_LEVEL,
+ * MDSM_ERR_NOT_INITIALIZED; on MDSM_ERR_MPI after the lock was obtained the
+ * caller holds it and must still mdsm_unlock it. */
 int mdsm_lock(int id);
 
-/* Releases lock id. Release semantics: this rank's writes are made visible
- * to the next holder. Errors: MDSM_ERR_LOCK_ID, MDSM_ERR_NOT_LOCK_HOLDER,
- * MDSM_ERR_NOT_INITIALIZED; if writing the changes home fails, the lock is
- * still handed on and the error returned. */
+/* Releases lock id. Release semantics: this rank's writes (all its threads')
+ * are made visible to the next holder. Only the thread that holds it.
+ * Errors: MDSM_ERR_LOCK_ID, MDSM_ERR_NOT_LOCK_HOLDER (this thread does not
+ * hold it; the message says if another thread of the rank does),
+ * MDSM_ERR_THREAD_LEVEL, MDSM_ERR_NOT_INITIALIZED; if writing the changes
+ * home fails, the lock is still handed on and the error returned. */
 int mdsm_unlock(int id);
 
-/* Collective. Release then acquire: afterwards every rank sees every write
- * made by any rank before the barrier. */
+/* Collective, from one thread per rank. Release then acquire: afterwards
+ * every rank sees every write made by any rank (any of its threads) before
+ * the barrier. Errors: MDSM_ERR_CONCURRENT (another thread of the rank is in
+ * a collective mdsm call: this rank did not enter the barrier), MDSM_ERR_MPI,
+ * MDSM_ERR_REMOTE (another rank failed to release), MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_barrier(void);
 
 /* Fences for synchronisation built on mdsm atomics. mdsm_release makes this
- * rank's writes visible at their homes; mdsm_acquire makes this rank see
- * every write released (by any rank) before the call. Not collective. */
+ * rank's writes (all its threads') visible at their homes; mdsm_acquire makes
+ * this rank see every write released (by any rank) before the call. Not
+ * collective; any thread. Errors: MDSM_ERR_MPI, MDSM_ERR_THREAD_LEVEL,
+ * MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_acquire(void);
 int mdsm_release(void);
 
@@ -290,7 +342,8 @@ int mdsm_release(void);
  * Act on the home copy of an 8-byte-aligned int64_t in global memory, atomic
  * with respect to each other across all ranks, never served from a cache.
  * They order no other memory: pair them with mdsm_release/mdsm_acquire.
- * Errors: MDSM_ERR_NOT_GLOBAL, MDSM_ERR_ALIGNMENT, MDSM_ERR_NOT_INITIALIZED. */
+ * Any thread. Errors: MDSM_ERR_NOT_GLOBAL, MDSM_ERR_ALIGNMENT,
+ * MDSM_ERR_THREAD_LEVEL, MDSM_ERR_MPI, MDSM_ERR_NOT_INITIALIZED. */
 
 /* *addr += value; *old (if not NULL) receives the previous value. */
 int mdsm_fetch_add(int64_t *addr, int64_t value, int64_t *old);

@@ -75,9 +75,9 @@ MT_TEST(init, every_status_has_its_own_message)
 {
     const char *unknown = mdsm_strerror(12345);
     MT_EXPECT(strstr(unknown, "unknown") != NULL);
-    for (int a = MDSM_OK; a >= MDSM_ERR_FORKED; a--) {
+    for (int a = MDSM_OK; a >= MDSM_ERR_CONCURRENT; a--) {
         MT_EXPECT(strcmp(mdsm_strerror(a), unknown) != 0);
-        for (int b = a - 1; b >= MDSM_ERR_FORKED; b--)
+        for (int b = a - 1; b >= MDSM_ERR_CONCURRENT; b--)
             MT_EXPECT(strcmp(mdsm_strerror(a), mdsm_strerror(b)) != 0);
     }
     MT_EXPECT(strcmp(mdsm_strerror(1), unknown) == 0);

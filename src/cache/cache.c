@@ -1,6 +1,7 @@
 #include "cache/cache.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "cache/diff.h"
 #include "common/error.h"
 #include "common/lazy.h"
+#include "common/lifecycle.h"
 #include "common/log.h"
 #include "rma/rma.h"
 #include "space/space.h"
@@ -20,9 +22,20 @@
 
 struct cache_page {
     uint8_t state;
-    uint8_t listed; /* in the dirty list */
-    uint64_t slot;  /* cache slot of a remote page holding memory, or NO_SLOT */
+    uint8_t listed;   /* in the dirty list */
+    uint8_t fetching; /* INVALID, a thread fetches it now with the lock dropped */
+    uint8_t stale;    /* invalidated or freed while fetching: the fetched data is not used */
+    uint64_t slot;    /* cache slot of a remote page holding memory, or NO_SLOT */
 };
+
+/* Every table below is guarded by one mutex, held for short steps: a fetch
+ * drops it for the transfer (the page marked fetching, its slot reserved), so
+ * that faults on other pages and synchronisation proceed meanwhile. Code under
+ * the mutex never touches the global range, so a thread holding it cannot
+ * fault, and the fault handler cannot deadlock on it. Threads that fault on a
+ * page being fetched wait on `done` and retry their access. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER; /* a fetch ended */
 
 static struct {
     struct cache_page *pages; /* one per global page */
@@ -32,8 +45,9 @@ static struct {
     uint64_t *slot_page;  /* page holding each slot below fresh, or NO_SLOT */
     uint64_t *free_slots; /* stack of released slots */
     uint64_t nfree;
-    uint64_t fresh; /* slots from here on were never used: tables stay untouched */
-    uint64_t hand;  /* next eviction candidate (FIFO over slots) */
+    uint64_t fresh;     /* slots from here on were never used: tables stay untouched */
+    uint64_t hand;      /* next eviction candidate (FIFO over slots) */
+    uint64_t nfetching; /* fetches in flight (the mutex dropped) */
     /* Home pages opened one by one (lazily mapped, or written), oldest first:
      * the runs make_room closes when mappings run short. A ring: the oldest
      * entries are overwritten, a stale entry is skipped. */
@@ -173,7 +187,7 @@ void cache_fini(void)
 
 void cache_mappings(uint64_t *used, uint64_t *budget, uint64_t *kernel_max)
 {
-    *used = c.maps;
+    *used = __atomic_load_n(&c.maps, __ATOMIC_RELAXED);
     *budget = c.budget;
     *kernel_max = c.kernel_max;
 }
@@ -238,7 +252,9 @@ static void list_dirty(uint64_t page, struct cache_page *p)
 /* Starts writing a dirty remote page's changes home, from the cache view;
  * *put tells whether an RMA operation now reads it. Pending until flushed:
  * until then that memory must not change, because some transports (TCP) read
- * a put's source only when the put is progressed or flushed. */
+ * a put's source only when the put is progressed or flushed. Its write notice
+ * is logged once the flush has completed it (a notice published by another
+ * thread's release must never name a write still in flight). */
 static int write_diff(uint64_t page, struct cache_page *p, int *put)
 {
     size_t changed = 0;
@@ -254,7 +270,6 @@ static int write_diff(uint64_t page, struct cache_page *p, int *put)
     *put = 1;
     mdsm_stat.diffs++;
     mdsm_stat.diff_bytes += changed;
-    c.written(page);
     return MDSM_OK;
 }
 
@@ -266,30 +281,36 @@ static void free_slot(struct cache_page *p)
 }
 
 /* Makes a remote copy inaccessible; it keeps its memory and slot, so that a
- * refetch lands in populated memory. A dirty copy's changes go home first:
- * until the flush it drains (finish_draining). On failure the copy stays
- * dirty, its changes kept. */
+ * refetch lands in populated memory. A dirty copy's changes go home, after
+ * the protection change, so that a thread writing it meanwhile faults and
+ * waits instead of writing past the diff: until the flush it drains
+ * (finish_draining). On failure the copy stays dirty, its changes kept. */
 static int drop(uint64_t page, struct cache_page *p)
 {
     int put = 0;
+    protect(page, PROT_NONE);
     if (p->state == PAGE_DIRTY) {
         int rc = write_diff(page, p, &put);
-        if (rc != MDSM_OK)
+        if (rc != MDSM_OK) {
+            protect(page, PROT_READ | PROT_WRITE);
             return rc;
+        }
     }
-    protect(page, PROT_NONE);
     set_state(page, put ? PAGE_DRAINING : PAGE_INVALID);
     if (put)
         c.draining[c.ndraining++] = page;
     return MDSM_OK;
 }
 
-/* After a successful flush: no RMA reads a drained copy any more. */
+/* After a successful flush: no RMA reads a drained copy any more, and its
+ * changes are at the home. */
 static void finish_draining(void)
 {
-    for (uint64_t i = 0; i < c.ndraining; i++)
+    for (uint64_t i = 0; i < c.ndraining; i++) {
         if (c.pages[c.draining[i]].state == PAGE_DRAINING)
             set_state(c.draining[i], PAGE_INVALID);
+        c.written(c.draining[i]);
+    }
     c.ndraining = 0;
 }
 
@@ -309,7 +330,7 @@ static int evict_one(uint64_t keep)
         c.hand = 0;
     uint64_t slot = c.hand++;
     uint64_t page = c.fresh ? c.slot_page[slot] : NO_SLOT;
-    if (page == NO_SLOT || page == keep)
+    if (page == NO_SLOT || page == keep || c.pages[page].fetching)
         return MDSM_OK;
     struct cache_page *p = &c.pages[page];
     int rc = MDSM_OK;
@@ -327,12 +348,16 @@ static int evict_one(uint64_t keep)
 
 static uint64_t take_slot(uint64_t page)
 {
-    if (c.nfree == 0 && c.fresh < c.nslots)
-        return c.fresh++;
-    while (c.nfree == 0)
-        if (evict_one(page) != MDSM_OK)
-            fatal("cannot evict a page");
-    return c.free_slots[--c.nfree];
+    for (;;) {
+        if (c.nfree == 0 && c.fresh < c.nslots)
+            return c.fresh++;
+        for (uint64_t tries = 0; c.nfree == 0 && tries < c.fresh; tries++)
+            if (evict_one(page) != MDSM_OK)
+                fatal("cannot evict a page");
+        if (c.nfree)
+            return c.free_slots[--c.nfree];
+        pthread_cond_wait(&done, &mu); /* every slot is being fetched into */
+    }
 }
 
 static int home_open(uint8_t state)
@@ -447,25 +472,52 @@ static void open_home_run(uint64_t page)
     note_opened(page);
 }
 
+/* Faults that call MPI: from a thread other than mdsm_init's only where MPI
+ * allows it. */
+static void check_thread(void)
+{
+    if (!mdsm_life.any_thread && !pthread_equal(pthread_self(), mdsm_life.init_thread))
+        fatal("mdsm global memory was accessed from a second thread, but MPI does not provide "
+              "MPI_THREAD_MULTIPLE: initialise MPI with MPI_Init_thread(MPI_THREAD_MULTIPLE) "
+              "for threads");
+}
+
 /* A remote page this rank does not hold: fetched into the cache view (memory
- * it kept, if it held the page before), then one protection change. */
+ * it kept, if it held the page before), then one protection change. The
+ * mutex is dropped for the transfer (and the twin's copy): the page is marked
+ * fetching, so its slot is not evicted and other threads faulting on it wait.
+ * Invalidated meanwhile, it stays INVALID and the access faults again. */
 static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
 {
     int home = mdsm_space.pages[page].home;
+    check_thread();
+    p->fetching = 1;
+    p->stale = 0;
+    c.nfetching++;
     wd_fault_begin(addr, page, home, is_write);
     if (p->slot == NO_SLOT) {
         p->slot = take_slot(page);
         c.slot_page[p->slot] = page;
     }
     wd_step(&wd_fault, WD_FAULT_FETCH);
+    pthread_mutex_unlock(&mu);
     if (rma_get(home, space_disp(page), space_cache_view(page), c.page_size) != MDSM_OK)
         fatal("cannot fetch a page from its home");
+    if (is_write)
+        memcpy(twin_of(p), space_cache_view(page), c.page_size);
+    pthread_mutex_lock(&mu);
     wd_end(&wd_fault);
+    p->fetching = 0;
+    c.nfetching--;
+    pthread_cond_broadcast(&done);
     mdsm_stat.read_faults++;
     mdsm_stat.pages_fetched++;
     mdsm_stat.bytes_fetched += c.page_size;
+    if (p->stale) {
+        p->stale = 0;
+        return;
+    }
     if (is_write) {
-        memcpy(twin_of(p), space_cache_view(page), c.page_size);
         protect(page, PROT_READ | PROT_WRITE);
         set_state(page, PAGE_DIRTY);
         list_dirty(page, p);
@@ -476,14 +528,20 @@ static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
     }
 }
 
-int cache_fault(void *addr, int is_write)
+static int resolve(void *addr, uint64_t page, struct cache_page *p, int is_write)
 {
-    uint64_t page = space_page_of(addr);
-    struct cache_page *p = &c.pages[page];
     if (p->state == PAGE_UNUSED)
         return 0;
-    if (p->state == PAGE_DRAINING && flush_home() != MDSM_OK)
-        fatal("cannot complete the write of a dropped page"); /* its memory is reused now */
+    if (p->fetching) { /* another thread fetches it: wait for the data, then retry */
+        while (p->fetching)
+            pthread_cond_wait(&done, &mu);
+        return 1;
+    }
+    if (p->state == PAGE_DRAINING) {
+        check_thread();
+        if (flush_home() != MDSM_OK)
+            fatal("cannot complete the write of a dropped page"); /* its memory is reused now */
+    }
     if (p->state != PAGE_DIRTY && p->state != PAGE_HOME_DIRTY && p->state != PAGE_HOME_OPEN &&
         c.maps + 2 > c.budget)
         make_room(2, page);
@@ -532,20 +590,61 @@ int cache_fault(void *addr, int is_write)
     }
 }
 
+int cache_fault(void *addr, int is_write)
+{
+    uint64_t page = space_page_of(addr);
+    pthread_mutex_lock(&mu);
+    int rc = resolve(addr, page, &c.pages[page], is_write);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
 static int by_page(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
 }
 
-#define LISTED_RETRY 2 /* p->listed: its diff could not start; kept for the next release */
+/* p->listed beyond 1, during a release: */
+#define LISTED_RETRY 2 /* its diff could not start; kept for the next release */
+#define LISTED_PUT   3 /* its diff is in flight */
 
-int cache_release(void)
+static int written_now(const struct cache_page *p)
+{
+    return p->state == PAGE_DIRTY || p->state == PAGE_HOME_DIRTY;
+}
+
+/* Sets prot on the listed pages written this interval, one mprotect per run
+ * of neighbours (the list is sorted). */
+static void protect_written(int prot)
+{
+    uint64_t run = 0, run_len = 0;
+    for (uint64_t i = 0; i < c.ndirty; i++) {
+        uint64_t page = c.dirty[i];
+        if (!written_now(&c.pages[page]))
+            continue;
+        if (run_len && run + run_len == page) {
+            run_len++;
+            continue;
+        }
+        if (run_len)
+            protect_run(run, run_len, prot);
+        run = page;
+        run_len = 1;
+    }
+    if (run_len)
+        protect_run(run, run_len, prot);
+}
+
+static int release_locked(void)
 {
     int rc = MDSM_OK;
     /* In address order, so that neighbouring pages share one mprotect. */
     qsort(c.dirty, c.ndirty, sizeof(*c.dirty), by_page);
-    /* Every diff first, then one flush, then the protection changes. */
+    /* Write-protected first: a thread writing meanwhile faults and waits for
+     * this release instead of writing past its diff. Then every diff, one
+     * flush, and the new states. */
+    protect_written(PROT_READ);
     for (uint64_t i = 0; i < c.ndirty; i++) {
         struct cache_page *p = &c.pages[c.dirty[i]];
         int put = 0;
@@ -556,12 +655,18 @@ int cache_release(void)
             p->listed = LISTED_RETRY; /* keeps its twin and changes */
             if (rc == MDSM_OK)
                 rc = wrc;
+        } else if (put) {
+            p->listed = LISTED_PUT;
         }
     }
     int frc = flush_home();
-    if (frc != MDSM_OK)
-        return rc != MDSM_OK ? rc : frc; /* all stays listed: the next release retries */
-    uint64_t run = 0, run_len = 0, kept = 0;
+    if (frc != MDSM_OK) { /* all stays listed and writable: the next release retries */
+        for (uint64_t i = 0; i < c.ndirty; i++)
+            c.pages[c.dirty[i]].listed = 1;
+        protect_written(PROT_READ | PROT_WRITE);
+        return rc != MDSM_OK ? rc : frc;
+    }
+    uint64_t kept = 0;
     for (uint64_t i = 0; i < c.ndirty; i++) {
         uint64_t page = c.dirty[i];
         struct cache_page *p = &c.pages[page];
@@ -570,57 +675,75 @@ int cache_release(void)
             c.dirty[kept++] = page; /* kept <= i: entries not yet read stay intact */
             continue;
         }
+        int put = p->listed == LISTED_PUT;
         p->listed = 0;
         if (p->state == PAGE_DIRTY) {
             set_state(page, PAGE_CACHED);
+            if (put)
+                c.written(page);
         } else if (p->state == PAGE_HOME_DIRTY) {
             set_state(page, PAGE_HOME_CLEAN);
             c.written(page);
-        } else {
-            if (p->state == PAGE_HOME_NONE || p->state == PAGE_HOME_CLEAN)
-                c.written(page); /* written, then closed by make_room */
-            continue;            /* (or evicted or invalidated since it was listed) */
-        }
-        if (run_len && run + run_len == page) {
-            run_len++;
-            continue;
-        }
-        if (run_len)
-            protect_run(run, run_len, PROT_READ);
-        run = page;
-        run_len = 1;
+        } else if (p->state == PAGE_HOME_NONE || p->state == PAGE_HOME_CLEAN) {
+            c.written(page); /* written, then closed by make_room */
+        }                    /* else evicted or invalidated since it was listed: noticed then */
     }
-    if (run_len)
-        protect_run(run, run_len, PROT_READ);
     c.ndirty = kept;
+    protect_written(PROT_READ | PROT_WRITE); /* the kept ones */
     return rc;
 }
 
-int cache_invalidate(uint64_t page)
+int cache_release(void)
+{
+    pthread_mutex_lock(&mu);
+    int rc = release_locked();
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
+static int invalidate_locked(uint64_t page)
 {
     struct cache_page *p = &c.pages[page];
+    if (p->fetching) { /* the data in flight may predate the notice */
+        p->stale = 1;
+        mdsm_stat.invalidations++;
+        return MDSM_OK;
+    }
     if (p->state != PAGE_CACHED && p->state != PAGE_DIRTY)
         return MDSM_OK;
     mdsm_stat.invalidations++;
     return drop(page, p);
 }
 
+int cache_invalidate(uint64_t page)
+{
+    pthread_mutex_lock(&mu);
+    int rc = invalidate_locked(page);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
 int cache_invalidate_all(void)
 {
     int rc = MDSM_OK;
+    pthread_mutex_lock(&mu);
     for (uint64_t s = 0; s < c.fresh; s++) {
         if (c.slot_page[s] != NO_SLOT) {
-            int irc = cache_invalidate(c.slot_page[s]);
+            int irc = invalidate_locked(c.slot_page[s]);
             if (irc != MDSM_OK && rc == MDSM_OK)
                 rc = irc;
         }
     }
+    pthread_mutex_unlock(&mu);
     return rc;
 }
 
 int cache_flush(void)
 {
-    return flush_home();
+    pthread_mutex_lock(&mu);
+    int rc = flush_home();
+    pthread_mutex_unlock(&mu);
+    return rc;
 }
 
 /* The state a page of a new allocation starts in. */
@@ -647,37 +770,56 @@ static int64_t alloc_cost(uint64_t start, uint64_t npages, int lazy)
     return delta;
 }
 
-int cache_fit_alloc(uint64_t start, uint64_t npages, size_t bytes, int *lazy)
+static int fits(uint64_t start, uint64_t npages, int *lazy)
 {
     for (*lazy = 0; *lazy <= 1; (*lazy)++) {
         int64_t need = alloc_cost(start, npages, *lazy);
         if (need > 0 && c.maps + (uint64_t)need > c.budget)
             make_room((uint64_t)need, NO_SLOT);
         if (need <= 0 || c.maps + (uint64_t)need <= c.budget)
-            return MDSM_OK;
+            return 1;
     }
     *lazy = 1;
+    return 0;
+}
+
+int cache_fit_alloc(uint64_t start, uint64_t npages, size_t bytes, int *lazy)
+{
+    pthread_mutex_lock(&mu);
+    int ok = fits(start, npages, lazy);
+    int64_t need = ok ? 0 : alloc_cost(start, npages, 1);
+    uint64_t used = c.maps;
+    pthread_mutex_unlock(&mu);
+    if (ok)
+        return MDSM_OK;
     return mdsm_fail(MDSM_ERR_NO_MEMORY,
                      "mdsm_alloc(%zu): its pages would need %lld more memory mappings, beyond "
                      "what this rank may use (%llu, from vm.max_map_count %llu and "
                      "MDSM_MAX_MAPPINGS; %llu in use): its homes alternate too often between "
                      "this node and others. Use a larger MDSM_PAGE_SIZE (now %zu), block "
                      "distribution, or raise vm.max_map_count",
-                     bytes, (long long)alloc_cost(start, npages, 1), (unsigned long long)c.budget,
-                     (unsigned long long)c.kernel_max, (unsigned long long)c.maps, c.page_size);
+                     bytes, (long long)need, (unsigned long long)c.budget,
+                     (unsigned long long)c.kernel_max, (unsigned long long)used, c.page_size);
 }
 
 void cache_on_alloc(uint64_t start, uint64_t npages, int lazy)
 {
+    pthread_mutex_lock(&mu);
     for (uint64_t pg = start; pg < start + npages; pg++) {
         c.pages[pg].listed = 0;
         c.pages[pg].slot = NO_SLOT;
         set_state(pg, initial_state(pg, lazy));
     }
+    pthread_mutex_unlock(&mu);
 }
 
 void cache_on_free(uint64_t start, uint64_t npages)
 {
+    pthread_mutex_lock(&mu);
+    /* A fetch into the range (a thread touching memory being freed) must end
+     * before its slot is given back. */
+    while (c.nfetching)
+        pthread_cond_wait(&done, &mu);
     /* Copies still draining after a failed flush: their puts must end before
      * the range's memory is given back. A second failure leaves them to MPI's error. */
     if (c.ndraining && flush_home() != MDSM_OK) {
@@ -700,4 +842,5 @@ void cache_on_free(uint64_t start, uint64_t npages)
         if (c.dirty[i] < start || c.dirty[i] >= start + npages)
             c.dirty[kept++] = c.dirty[i];
     c.ndirty = kept;
+    pthread_mutex_unlock(&mu);
 }

@@ -34,6 +34,7 @@ const char *mdsm_strerror(int status)
     case MDSM_ERR_EVENT: return "PAPI event unknown or not countable here";
     case MDSM_ERR_CALL_ORDER: return "call out of order";
     case MDSM_ERR_FORKED: return "called in a process forked after mdsm_init";
+    case MDSM_ERR_CONCURRENT: return "collective call made from two threads of one rank at once";
     }
     return "unknown mdsm status code";
 }

@@ -14,7 +14,8 @@ struct mdsm_context {
     int rank;
     int nranks;
     struct mdsm_config_resolved config;
-    uint64_t *scratch_heads; /* one entry per rank, for barriers and fences */
+    uint64_t *scratch_heads; /* one entry per rank, for fences (under sync_enter) */
+    uint64_t *barrier_heads; /* one entry per rank, for barriers (one thread at a time) */
     uint64_t barriers;       /* mdsm_barrier calls this session: numbers them for the watchdog */
 };
 
@@ -29,6 +30,13 @@ int mdsm_check_initialized(const char *call);
 /* The same without the handler check, for local getters that programs call
  * in loops (mdsm_rank, mdsm_home_of...), where a system call would dominate. */
 int mdsm_check_session(const char *call);
+
+/* Around mdsm_barrier, mdsm_alloc, mdsm_free and mdsm_finalize: one thread
+ * of a rank at a time. begin checks the session as mdsm_check_initialized
+ * does, then fails with MDSM_ERR_CONCURRENT if another thread of the rank is
+ * inside one; end only after a successful begin. */
+int mdsm_collective_begin(const char *call);
+void mdsm_collective_end(void);
 
 /* Collective over comm: every rank passes its local status and all receive the
  * agreed one (MDSM_OK only if every rank succeeded; a rank that succeeded

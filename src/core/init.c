@@ -34,9 +34,16 @@ static int forked_error(const char *call)
 int mdsm_check_initialized(const char *call)
 {
     int rc = mdsm_check_session(call);
-    if (rc == MDSM_OK)
-        fault_check_handler();
-    return rc;
+    if (rc != MDSM_OK)
+        return rc;
+    if (!mdsm_life.any_thread && !pthread_equal(pthread_self(), mdsm_life.init_thread))
+        return mdsm_fail(MDSM_ERR_THREAD_LEVEL,
+                         "%s called from a thread other than mdsm_init's, but MPI does not "
+                         "provide MPI_THREAD_MULTIPLE: initialise MPI with "
+                         "MPI_Init_thread(MPI_THREAD_MULTIPLE) to use mdsm from threads",
+                         call);
+    fault_check_handler();
+    return MDSM_OK;
 }
 
 int mdsm_check_session(const char *call)
@@ -145,6 +152,8 @@ static int setup_mpi(const struct mdsm_settings *s, int *owns_mpi)
     } else {
         MPI_Query_thread(&provided);
     }
+    mdsm_life.any_thread = provided == MPI_THREAD_MULTIPLE;
+    mdsm_life.init_thread = pthread_self();
     if (provided < need)
         return mdsm_fail(MDSM_ERR_THREAD_LEVEL,
                          "mdsm_init: MPI provides %s but mdsm needs %s (MDSM_PROGRESS=%s); "
@@ -160,7 +169,8 @@ static int start_local(struct mdsm_context *ctx)
 {
     const struct mdsm_settings *s = &ctx->config.s;
     ctx->scratch_heads = calloc((size_t)ctx->nranks, sizeof(uint64_t));
-    if (!ctx->scratch_heads)
+    ctx->barrier_heads = calloc((size_t)ctx->nranks, sizeof(uint64_t));
+    if (!ctx->scratch_heads || !ctx->barrier_heads)
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "mdsm_init: scratch");
     int rc = cache_init(s, notice_append);
     if (rc != MDSM_OK)
@@ -177,7 +187,9 @@ static void stop_local(struct mdsm_context *ctx)
     notice_fini();
     cache_fini();
     free(ctx->scratch_heads);
+    free(ctx->barrier_heads);
     ctx->scratch_heads = NULL;
+    ctx->barrier_heads = NULL;
 }
 
 /* Brings up the DSM on ctx->comm: space, windows, tables, fault handler and
@@ -325,9 +337,30 @@ err_finalize_mpi:
     return rc;
 }
 
+int mdsm_collective_begin(const char *call)
+{
+    int rc = mdsm_check_initialized(call);
+    if (rc != MDSM_OK)
+        return rc;
+    int idle = 0;
+    if (!__atomic_compare_exchange_n(&mdsm_life.in_collective, &idle, 1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return mdsm_fail(MDSM_ERR_CONCURRENT,
+                         "%s: another thread of this rank is inside mdsm_barrier, mdsm_alloc, "
+                         "mdsm_free or mdsm_finalize; collective calls come from one thread "
+                         "of a rank at a time",
+                         call);
+    return MDSM_OK;
+}
+
+void mdsm_collective_end(void)
+{
+    __atomic_store_n(&mdsm_life.in_collective, 0, __ATOMIC_RELEASE);
+}
+
 int mdsm_finalize(void)
 {
-    int rc = mdsm_check_initialized("mdsm_finalize");
+    int rc = mdsm_collective_begin("mdsm_finalize");
     if (rc != MDSM_OK)
         return rc;
     wd_call(WD_COLLECTIVE, "mdsm_finalize", -1, NULL);
@@ -344,6 +377,7 @@ int mdsm_finalize(void)
     mdsm_life.finalized = 1;
     mdsm_log_set_rank(-1);
     mdsm_log_set_level(MDSM_LOG_WARN);
+    mdsm_collective_end();
     if (owns_mpi)
         MPI_Finalize();
     return rc;

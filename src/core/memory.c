@@ -87,22 +87,24 @@ static int free_alloc(void *ptr)
 /* Both are collective: the watchdog reports a rank left waiting in them. */
 void *mdsm_alloc(size_t bytes)
 {
-    if (mdsm_check_initialized("mdsm_alloc") != MDSM_OK)
+    if (mdsm_collective_begin("mdsm_alloc") != MDSM_OK)
         return NULL;
     wd_call(WD_COLLECTIVE, "mdsm_alloc", -1, NULL);
     void *p = alloc(bytes);
     wd_end(&wd_api);
+    mdsm_collective_end();
     return p;
 }
 
 int mdsm_free(void *ptr)
 {
-    int rc = mdsm_check_initialized("mdsm_free");
+    int rc = mdsm_collective_begin("mdsm_free");
     if (rc != MDSM_OK)
         return rc;
     wd_call(WD_COLLECTIVE, "mdsm_free", -1, NULL);
     rc = free_alloc(ptr);
     wd_end(&wd_api);
+    mdsm_collective_end();
     return rc;
 }
 

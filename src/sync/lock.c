@@ -10,7 +10,16 @@
  * Tail values (int32): 0 free; r+1 rank r is last in the queue; -(r+1) free,
  * last released by r. When the queue empties, the releaser's vector is stored
  * at the home for the next holder, unless the home already has this rank's
- * unchanged vector (then both the store and the next fetch are skipped). */
+ * unchanged vector (then both the store and the next fetch are skipped).
+ *
+ * Threads: a rank takes part in a lock's queue once at a time. A thread that
+ * wants a lock another thread of its rank holds or is queued for waits here,
+ * locally, until that one's mdsm_unlock is over, then queues itself. The lock
+ * table and the link receive are guarded by the sync mutex (sync_enter),
+ * dropped for every wait on another rank. Grants travel on a tag per lock, so
+ * that threads waiting for different locks of one predecessor get their own,
+ * into per-thread buffers. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -24,8 +33,9 @@
 #include "sync/sync.h"
 #include "watchdog/watchdog.h"
 
-#define TAG_LINK  0x6d01 /* int32 lock id: "I queued behind you" */
-#define TAG_GRANT 0x6d02 /* uint64 [lock id, vector, notes]: "the lock is yours" */
+#define TAG_LINK       0x6d01 /* int32 lock id: "I queued behind you" */
+#define TAG_GRANT_BASE 0x6d10 /* + lock id: uint64 [lock id, vector, notes]: "the lock is yours"   \
+                               */
 
 /* A grant also carries the latest write notices the releaser knows of each
  * rank (notice_pack_recent): a successor that misses only those reads no
@@ -34,29 +44,83 @@
 #define GRANT_WORDS(n) ((n) + 1 + GRANT_PACK)
 
 struct lock_state {
-    uint8_t held;
+    uint8_t busy;          /* a thread of this rank is between its mdsm_lock and mdsm_unlock */
+    uint8_t held;          /* in the queue (from before the swap): successors may link in */
     uint8_t home_has_mine; /* the home's vector is this rank's, stored at home_gen */
     int32_t succ;          /* rank+1 of the successor that linked in, or 0 */
     uint64_t home_gen;
+    pthread_t owner; /* the busy thread */
 };
 
 static int me, n;
 static MPI_Comm comm = MPI_COMM_NULL;
 static struct lock_state *locks;
-static uint64_t *vc;    /* scratch: the vector read from a home */
-static uint64_t *grant; /* GRANT_WORDS(n): sent or received with the lock */
+static pthread_cond_t freed = PTHREAD_COND_INITIALIZER; /* a lock stopped being busy */
 static int32_t link_buf;
 static MPI_Request link_req = MPI_REQUEST_NULL;
+
+/* Per thread, grown to the session's rank count: the grant sent or received
+ * (GRANT_WORDS(n)) and the vector read from or stored at a home. */
+struct lock_buffers {
+    size_t words;
+    uint64_t *grant, *vc;
+};
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+
+static void free_buffers(void *p)
+{
+    struct lock_buffers *b = p;
+    free(b->grant);
+    free(b->vc);
+    free(b);
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&buffers_key, free_buffers);
+}
+
+static struct lock_buffers *buffers(void)
+{
+    pthread_once(&buffers_once, make_key);
+    struct lock_buffers *b = pthread_getspecific(buffers_key);
+    if (b && b->words >= (size_t)GRANT_WORDS(n))
+        return b;
+    if (b) {
+        pthread_setspecific(buffers_key, NULL);
+        free_buffers(b);
+    }
+    b = calloc(1, sizeof(*b));
+    if (b) {
+        b->words = (size_t)GRANT_WORDS(n);
+        b->grant = calloc(b->words, sizeof(uint64_t));
+        b->vc = calloc((size_t)n, sizeof(uint64_t));
+    }
+    if (!b || !b->grant || !b->vc || pthread_setspecific(buffers_key, b) != 0) {
+        if (b)
+            free_buffers(b);
+        mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "locks: this thread's buffers");
+        return NULL;
+    }
+    return b;
+}
 
 int lock_init(MPI_Comm c, int rank, int nranks, int num_locks)
 {
     me = rank;
     n = nranks;
     comm = c;
+    int *tag_ub = NULL, flag = 0;
+    MPI_Comm_get_attr(c, MPI_TAG_UB, &tag_ub, &flag);
+    if (flag && tag_ub && (long long)*tag_ub < (long long)TAG_GRANT_BASE + num_locks - 1)
+        return mdsm_fail(MDSM_ERR_CONFIG,
+                         "MDSM_NUM_LOCKS=%d needs message tags up to %d, beyond this MPI's "
+                         "MPI_TAG_UB (%d): use at most %d locks",
+                         num_locks, TAG_GRANT_BASE + num_locks - 1, *tag_ub,
+                         *tag_ub - TAG_GRANT_BASE + 1);
     locks = calloc((size_t)num_locks, sizeof(*locks));
-    vc = calloc((size_t)nranks, sizeof(*vc));
-    grant = calloc((size_t)GRANT_WORDS(nranks), sizeof(*grant));
-    if (!locks || !vc || !grant) {
+    if (!locks) {
         lock_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "locks: tables");
     }
@@ -75,11 +139,7 @@ void lock_fini(void)
         MPI_Wait(&link_req, MPI_STATUS_IGNORE);
     }
     free(locks);
-    free(vc);
-    free(grant);
     locks = NULL;
-    vc = NULL;
-    grant = NULL;
     comm = MPI_COMM_NULL;
 }
 
@@ -89,7 +149,7 @@ static int mpi_failed(const char *what)
 }
 
 /* Records every successor that has linked in so far (for any lock this rank
- * holds or is queued for: only those have it as predecessor). */
+ * holds or is queued for: only those have it as predecessor). Under sync_enter. */
 static int poll_links(void)
 {
     for (;;) {
@@ -129,10 +189,11 @@ int mdsm_num_locks(void)
 }
 
 /* Waits for the predecessor's grant of lock id (in grant, *words long). */
-static int wait_grant(int id, int pred, int *words)
+static int wait_grant(int id, int pred, uint64_t *grant, int *words)
 {
     MPI_Request req;
-    if (MPI_Irecv(grant, GRANT_WORDS(n), MPI_UINT64_T, pred, TAG_GRANT, comm, &req) != MPI_SUCCESS)
+    if (MPI_Irecv(grant, GRANT_WORDS(n), MPI_UINT64_T, pred, TAG_GRANT_BASE + id, comm, &req) !=
+        MPI_SUCCESS)
         return mpi_failed("mdsm_lock: MPI_Irecv (grant)");
     int32_t link = id;
     wd_lock_step(WD_LOCK_LINK, pred);
@@ -160,20 +221,55 @@ static int wait_grant(int id, int pred, int *words)
     return MDSM_OK;
 }
 
+/* Makes the calling thread the one of this rank that takes part in lock id's
+ * queue, waiting while another thread of the rank holds or wants it. */
+static int claim(const char *call, int id)
+{
+    sync_enter();
+    struct lock_state *l = &locks[id];
+    if (l->busy && pthread_equal(l->owner, pthread_self())) {
+        sync_exit();
+        return mdsm_fail(MDSM_ERR_LOCK_HELD, "%s(%d): this thread holds it already", call, id);
+    }
+    while (l->busy)
+        sync_wait(&freed);
+    l->busy = 1;
+    l->owner = pthread_self();
+    l->held = 1; /* before the swap: a successor may link in as soon as it is done */
+    l->succ = 0;
+    sync_exit();
+    return MDSM_OK;
+}
+
+static void unclaim(struct lock_state *l)
+{
+    sync_enter();
+    l->held = 0;
+    l->succ = 0;
+    l->busy = 0;
+    pthread_cond_broadcast(&freed);
+    sync_exit();
+}
+
 int mdsm_lock(int id)
 {
     int rc = check_id("mdsm_lock", id);
     if (rc != MDSM_OK)
         return rc;
-    struct lock_state *l = &locks[id];
-    if (l->held)
-        return mdsm_fail(MDSM_ERR_LOCK_HELD, "mdsm_lock(%d): this rank holds it already", id);
+    struct lock_buffers *b = buffers();
+    if (!b)
+        return MDSM_ERR_NO_MEMORY;
     double t0 = mdsm_now();
+    rc = claim("mdsm_lock", id);
+    if (rc != MDSM_OK)
+        return rc;
+    struct lock_state *l = &locks[id];
     int home = meta_lock_home(id);
     int32_t prev = 0;
     wd_lock(WD_LOCK_ENQUEUE, id, home, -1);
     rc = rma_meta_swap32(home, meta_tail(id), me + 1, &prev);
     if (rc != MDSM_OK) {
+        unclaim(l);
         wd_end(&wd_api);
         return rc;
     }
@@ -181,52 +277,70 @@ int mdsm_lock(int id)
      * that mdsm_unlock can still hand it on. */
     const uint64_t *target = NULL;
     int pred = -1, grant_words = 0;
-    l->held = 1;
-    l->succ = 0;
     l->home_has_mine = prev == -(me + 1);
     if (prev > 0) {
         pred = prev - 1;
-        rc = wait_grant(id, pred, &grant_words);
-        target = grant + 1;
+        rc = wait_grant(id, pred, b->grant, &grant_words);
+        target = b->grant + 1;
     } else if (!l->home_has_mine) {
         wd_step(&wd_api, WD_LOCK_CATCH_UP);
-        rc = rma_meta_get(home, meta_vc(id), vc, (size_t)n * sizeof(*vc));
-        target = vc;
+        rc = rma_meta_get(home, meta_vc(id), b->vc, (size_t)n * sizeof(uint64_t));
+        target = b->vc;
     } /* else the home holds this rank's own vector: nothing new to catch up with */
-    mdsm_stat.lock_acquires++;
     wd_step(&wd_api, WD_LOCK_CATCH_UP);
+    sync_enter();
     if (rc == MDSM_OK && pred >= 0)
-        rc = notice_catch_up_packed(target, grant + n + 1, grant_words - (n + 1));
+        rc = notice_catch_up_packed(target, b->grant + n + 1, grant_words - (n + 1));
     else if (rc == MDSM_OK && target)
         rc = notice_catch_up(target);
-    wd_end(&wd_api);
+    mdsm_stat.lock_acquires++;
     mdsm_stat.lock_wait_s += mdsm_now() - t0;
+    sync_exit();
+    wd_end(&wd_api);
     return rc;
 }
 
 /* Sends the lock and this rank's vector to the successor. */
-static int hand_on(int id, int succ)
+static int hand_on(int id, int succ, uint64_t *grant)
 {
+    sync_enter();
     const uint64_t *v = notice_vector();
     grant[0] = (uint64_t)id;
     for (int r = 0; r < n; r++)
         grant[r + 1] = v[r];
     int words = n + 1 + notice_pack_recent(grant + n + 1, GRANT_PACK);
-    if (MPI_Send(grant, words, MPI_UINT64_T, succ, TAG_GRANT, comm) != MPI_SUCCESS)
+    sync_exit();
+    if (MPI_Send(grant, words, MPI_UINT64_T, succ, TAG_GRANT_BASE + id, comm) != MPI_SUCCESS)
         return mpi_failed("mdsm_unlock: MPI_Send (grant)");
     return MDSM_OK;
 }
 
+/* Under sync_enter: records links that came in; *succ = lock l's successor. */
+static int links(struct lock_state *l, int *succ)
+{
+    sync_enter();
+    int rc = poll_links();
+    *succ = l->succ;
+    sync_exit();
+    return rc;
+}
+
 /* The queue looks empty: leave the vector at the home, then try to mark the
  * lock free. Returns the successor's rank+1 if one joined meanwhile, else 0. */
-static int leave(int id, struct lock_state *l, int *succ)
+static int leave(int id, struct lock_state *l, uint64_t *vec, int *succ)
 {
     int home = meta_lock_home(id);
-    uint64_t gen = notice_vector_gen();
     *succ = 0;
     wd_step(&wd_api, WD_UNLOCK_TAIL);
-    if (!l->home_has_mine || l->home_gen != gen) {
-        int rc = rma_meta_put(home, meta_vc(id), notice_vector(), (size_t)n * sizeof(uint64_t));
+    sync_enter();
+    uint64_t gen = notice_vector_gen();
+    int store = !l->home_has_mine || l->home_gen != gen;
+    if (store)
+        for (int r = 0; r < n; r++)
+            vec[r] = notice_vector()[r];
+    sync_exit();
+    if (store) {
+        int rc = rma_meta_put(home, meta_vc(id), vec, (size_t)n * sizeof(uint64_t));
         if (rc != MDSM_OK)
             return rc;
         l->home_gen = gen;
@@ -240,9 +354,8 @@ static int leave(int id, struct lock_state *l, int *succ)
     /* A successor swapped itself in: wait for its link. */
     wd_lock_step(WD_UNLOCK_SUCCESSOR, old > 0 ? old - 1 : -1);
     struct progress_wait wait = {0, 0};
-    while ((rc = poll_links()) == MDSM_OK && l->succ == 0)
+    while ((rc = links(l, succ)) == MDSM_OK && *succ == 0)
         progress_backoff(&wait);
-    *succ = l->succ;
     return rc;
 }
 
@@ -252,24 +365,29 @@ int mdsm_unlock(int id)
     if (rc != MDSM_OK)
         return rc;
     struct lock_state *l = &locks[id];
-    if (!l->held)
-        return mdsm_fail(MDSM_ERR_NOT_LOCK_HOLDER, "mdsm_unlock(%d): this rank does not hold it",
-                         id);
+    sync_enter();
+    int mine = l->busy && pthread_equal(l->owner, pthread_self());
+    int other = l->busy && !mine;
+    sync_exit();
+    if (!mine)
+        return mdsm_fail(MDSM_ERR_NOT_LOCK_HOLDER, "mdsm_unlock(%d): %s", id,
+                         other ? "another thread of this rank holds it, not this one"
+                               : "this rank does not hold it");
+    struct lock_buffers *b = buffers(); /* made by this thread's mdsm_lock */
     /* Hand the lock on even if the release failed: waiting ranks must not
      * hang. Its error is reported once the handover is done. */
     wd_lock(WD_UNLOCK_RELEASE, id, meta_lock_home(id), -1);
     int release_rc = sync_release();
-    rc = poll_links();
-    int succ = l->succ;
+    int succ = 0;
+    rc = links(l, &succ);
     if (rc == MDSM_OK && succ == 0)
-        rc = leave(id, l, &succ);
+        rc = leave(id, l, b->vc, &succ);
     if (rc == MDSM_OK && succ != 0) {
         l->home_has_mine = 0; /* the successor's vector will replace ours there */
         wd_lock_step(WD_UNLOCK_HANDOVER, succ - 1);
-        rc = hand_on(id, succ - 1);
+        rc = hand_on(id, succ - 1, b->grant);
     }
     wd_end(&wd_api);
-    l->held = 0;
-    l->succ = 0;
+    unclaim(l);
     return rc != MDSM_OK ? rc : release_rc;
 }

@@ -1,5 +1,6 @@
 #include "sync/notice.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,8 +9,12 @@
 #include "rma/rma.h"
 #include "sync/meta.h"
 
+/* The caller holds the sync mutex (sync_enter) for everything but
+ * notice_append, which writes the log under log_mu: the cache logs notices
+ * from any thread's fault or release. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static int me, n;
-static uint64_t head;       /* notices logged (published or not) */
+static uint64_t head;       /* notices logged (published or not); written under log_mu */
 static uint64_t *seen;      /* per rank: notices caught up with; seen[me] = published */
 static uint32_t *scratch;   /* entries fetched in one batch */
 static uint64_t *now_heads; /* slots written, re-read after fetching */
@@ -60,6 +65,7 @@ static uint64_t *meta_word(size_t off)
 
 void notice_append(uint64_t page)
 {
+    pthread_mutex_lock(&log_mu);
     uint32_t *log = (uint32_t *)(mdsm_meta_base + mdsm_meta.log);
     /* Announce the slot before overwriting it: a reader that fetched an old
      * entry from it then sees, re-reading this counter, that it was lapped,
@@ -67,17 +73,20 @@ void notice_append(uint64_t page)
     __atomic_store_n(meta_word(mdsm_meta.written), head + 1, __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     log[head % META_LOG_CAP] = (uint32_t)page;
-    head++;
+    __atomic_store_n(&head, head + 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&log_mu);
 }
 
 void notice_publish(void)
 {
+    uint64_t h = __atomic_load_n(&head, __ATOMIC_ACQUIRE);
+    if (h <= seen[me])
+        return;      /* nothing new (or another thread published it already) */
     rma_meta_sync(); /* entries before the head that announces them */
-    __atomic_store_n(meta_word(mdsm_meta.head), head, __ATOMIC_RELEASE);
+    __atomic_store_n(meta_word(mdsm_meta.head), h, __ATOMIC_RELEASE);
     rma_meta_sync();
-    if (seen[me] != head)
-        gen++;
-    seen[me] = head;
+    gen++;
+    seen[me] = h;
 }
 
 const uint64_t *notice_vector(void)
@@ -130,7 +139,7 @@ int notice_pack_recent(uint64_t *out, int max)
     /* This rank's own latest published entries, from its ring: intact while
      * fewer than a ring's worth were logged after them. */
     uint64_t k = seen[me] < RECENT_MAX ? seen[me] : RECENT_MAX, from = seen[me] - k;
-    if (head - from <= META_LOG_CAP)
+    if (__atomic_load_n(&head, __ATOMIC_ACQUIRE) - from <= META_LOG_CAP)
         used = pack_range(out, used, max, me, from, (uint32_t)k, NULL,
                           (const uint32_t *)(mdsm_meta_base + mdsm_meta.log));
     for (int r = 0; r < n; r++)

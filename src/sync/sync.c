@@ -2,6 +2,7 @@
  * acquire = catch up with the notices of the releases we synchronise with. */
 #include "sync/sync.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "cache/cache.h"
@@ -11,11 +12,31 @@
 #include "sync/notice.h"
 #include "watchdog/watchdog.h"
 
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void sync_enter(void)
+{
+    pthread_mutex_lock(&sync_mu);
+}
+
+void sync_exit(void)
+{
+    pthread_mutex_unlock(&sync_mu);
+}
+
+void sync_wait(pthread_cond_t *cv)
+{
+    pthread_cond_wait(cv, &sync_mu);
+}
+
 int sync_release(void)
 {
     int rc = cache_release();
-    if (rc == MDSM_OK)
+    if (rc == MDSM_OK) {
+        sync_enter();
         notice_publish();
+        sync_exit();
+    }
     return rc;
 }
 
@@ -37,25 +58,26 @@ int mdsm_acquire(void)
         return rc;
     uint64_t *heads = mdsm_ctx.scratch_heads;
     wd_call(WD_ACQUIRE, "mdsm_acquire", -1, NULL);
+    sync_enter();
     rc = notice_read_heads(heads);
     if (rc == MDSM_OK)
         rc = notice_catch_up(heads);
+    sync_exit();
     wd_end(&wd_api);
     return rc;
 }
 
-int mdsm_barrier(void)
+static int barrier(void)
 {
-    int rc = mdsm_check_initialized("mdsm_barrier");
-    if (rc != MDSM_OK)
-        return rc;
     double t0 = mdsm_now();
     wd_barrier(WD_BARRIER_RELEASE, ++mdsm_ctx.barriers);
-    rc = sync_release();
+    int rc = sync_release();
     /* Every rank enters the exchange even after a local failure, so that a
      * failure never becomes a hang; a failed rank's head is marked invalid. */
+    sync_enter();
     uint64_t mine = rc == MDSM_OK ? notice_vector()[mdsm_ctx.rank] : UINT64_MAX;
-    uint64_t *heads = mdsm_ctx.scratch_heads;
+    sync_exit();
+    uint64_t *heads = mdsm_ctx.barrier_heads; /* the exchange holds no mutex */
     wd_step(&wd_api, WD_BARRIER_EXCHANGE);
     int mrc = MPI_Allgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm);
     wd_step(&wd_api, WD_BARRIER_CATCH_UP);
@@ -68,9 +90,21 @@ int mdsm_barrier(void)
         wd_end(&wd_api);
         return rc;
     }
+    sync_enter();
     rc = notice_catch_up(heads);
-    wd_end(&wd_api);
     mdsm_stat.barriers++;
     mdsm_stat.barrier_s += mdsm_now() - t0;
+    sync_exit();
+    wd_end(&wd_api);
+    return rc;
+}
+
+int mdsm_barrier(void)
+{
+    int rc = mdsm_collective_begin("mdsm_barrier");
+    if (rc != MDSM_OK)
+        return rc;
+    rc = barrier();
+    mdsm_collective_end();
     return rc;
 }

@@ -10,8 +10,24 @@
 #include "common/error.h"
 #include "stats/stats.h"
 
-struct wd_slot wd_api = {.seq = 1}, wd_fault = {.seq = 1};
+struct wd_slot wd_slots[WD_THREADS][2];
+__thread struct wd_slot *wd_own __attribute__((tls_model("initial-exec")));
+static unsigned wd_threads; /* pairs handed out */
 struct wd_retries wd_retries;
+
+struct wd_slot *wd_register(void)
+{
+    unsigned k = __atomic_fetch_add(&wd_threads, 1, __ATOMIC_RELAXED);
+    if (k >= WD_THREADS) {
+        k = WD_THREADS - 1;
+        __atomic_store_n(&wd_threads, WD_THREADS, __ATOMIC_RELAXED);
+    } else {
+        __atomic_store_n(&wd_slots[k][0].seq, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&wd_slots[k][1].seq, 1, __ATOMIC_RELEASE);
+    }
+    wd_own = wd_slots[k];
+    return wd_own;
+}
 
 /* Retried faults in a row that make a storm: far more than threads racing
  * on one page ever produce. */
@@ -31,7 +47,7 @@ static struct {
     pthread_cond_t cv;
     int running, stop;
     int rank, seconds;
-    struct tracker t[2];
+    struct tracker t[WD_THREADS][2];
     uint64_t retries;     /* wd_retries.count at the last sample */
     double storm_since;   /* first sample of the current run of retries, or -1 */
     double storm_last;    /* last sample that saw it rise */
@@ -136,7 +152,7 @@ static void describe(const struct wd_slot *w, char *buf, size_t len)
     }
 }
 
-static void check(struct tracker *t, double now)
+static void check(struct tracker *t, int thread, double now)
 {
     struct wd_slot w;
     if (!sample(t->slot, &w))
@@ -151,8 +167,11 @@ static void check(struct tracker *t, double now)
     t->reported = w.seq;
     char what[320], line[400];
     describe(&w, what, sizeof(what));
-    int n = snprintf(line, sizeof(line), "mdsm: watchdog: rank %d blocked %.1f s %s\n", wd.rank,
-                     now - t->since, what);
+    char who[32] = "";
+    if (thread > 0) /* the first thread to use mdsm (mdsm_init's) is not named */
+        snprintf(who, sizeof(who), " (thread %d)", thread);
+    int n = snprintf(line, sizeof(line), "mdsm: watchdog: rank %d blocked %.1f s %s%s\n", wd.rank,
+                     now - t->since, what, who);
     if (n > (int)sizeof(line) - 1)
         n = (int)sizeof(line) - 1;
     /* One write: the line arrives whole among the other ranks' output. */
@@ -219,8 +238,13 @@ static void *loop(void *arg)
         if (wd.stop)
             break;
         double now = mdsm_now();
-        check(&wd.t[0], now);
-        check(&wd.t[1], now);
+        unsigned threads = __atomic_load_n(&wd_threads, __ATOMIC_RELAXED);
+        for (unsigned k = 0; k < threads && k < WD_THREADS; k++) {
+            wd.t[k][0].slot = &wd_slots[k][0];
+            wd.t[k][1].slot = &wd_slots[k][1];
+            check(&wd.t[k][0], (int)k, now);
+            check(&wd.t[k][1], (int)k, now);
+        }
         check_retries(now);
     }
     pthread_mutex_unlock(&wd.mu);
@@ -235,8 +259,6 @@ int wd_start(int rank, int seconds)
     wd.seconds = seconds;
     wd.stop = 0;
     memset(wd.t, 0, sizeof(wd.t));
-    wd.t[0].slot = &wd_api;
-    wd.t[1].slot = &wd_fault;
     wd.retries = __atomic_load_n(&wd_retries.count, __ATOMIC_ACQUIRE);
     wd.storm_since = -1;
     wd.storm_reported = 0;

@@ -3,10 +3,11 @@
  * wait, a wait that lasts longer than the period. Waits inside MPI cannot be
  * timed by the waiting thread itself, hence the thread. It never calls MPI.
  *
- * Writers are the application thread and the fault handler: each owns one
- * slot and writes it with plain stores only (async-signal-safe, no clock, no
- * system call). A slot's seq is odd while idle and even while a wait is
- * published; each wait gets a new even seq, which the thread times. */
+ * Writers are the application's threads, each with two slots of its own: one
+ * for its mdsm calls, one for its fault handler (which may run in the middle
+ * of a call). They write them with plain stores only (async-signal-safe, no
+ * clock, no system call). A slot's seq is odd while idle and even while a
+ * wait is published; each wait gets a new even seq, which the thread times. */
 #ifndef MDSM_WATCHDOG_WATCHDOG_H
 #define MDSM_WATCHDOG_WATCHDOG_H
 
@@ -45,9 +46,23 @@ struct wd_slot {
     const char *label; /* WD_COLLECTIVE, WD_ATOMIC: the call's name */
 };
 
-/* One slot for the API calls, one for the fault handler (which may run in the
- * middle of a call). */
-extern struct wd_slot wd_api, wd_fault;
+/* Slot pairs of the first WD_THREADS threads that used mdsm, in that order;
+ * later threads share the last pair (their reports may then mix). */
+#define WD_THREADS 64
+extern struct wd_slot wd_slots[WD_THREADS][2];
+extern __thread struct wd_slot *wd_own __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's pair, taken at its first use (async-signal-safe). */
+struct wd_slot *wd_register(void);
+
+static inline struct wd_slot *wd_thread_slots(void)
+{
+    struct wd_slot *own = wd_own;
+    return own ? own : wd_register();
+}
+
+#define wd_api   (wd_thread_slots()[0])
+#define wd_fault (wd_thread_slots()[1])
 
 #define WD_STORE(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
