@@ -75,6 +75,7 @@ static inline void dc_sleep_until(double t)
 
 #define DC_REPORT_FIRST 4
 
+/* One tally may be shared by the threads of a rank: bad is counted atomically. */
 struct dc_tally {
     long bad;
 };
@@ -84,7 +85,7 @@ static inline void dc_mismatch_(struct dc_tally *t, const char *file, int line, 
 static inline void dc_mismatch_(struct dc_tally *t, const char *file, int line, const char *fmt,
                                 ...)
 {
-    if (t->bad++ >= DC_REPORT_FIRST)
+    if (__atomic_fetch_add(&t->bad, 1, __ATOMIC_RELAXED) >= DC_REPORT_FIRST)
         return;
     char text[900];
     va_list ap;

@@ -32,7 +32,8 @@ case $RUN in
 *) die "MDSM_SLURM_DIR must be an absolute path, not '$RUN'" ;;
 esac
 [ "$(id -u)" -eq 0 ] || die "run as root: it starts munged, slurmctld and slurmd"
-for f in examples/jacobi examples/matmul examples/nbody examples/taskqueue mpi-tests/test_litmus; do
+for f in examples/jacobi examples/matmul examples/nbody examples/taskqueue examples/hybrid \
+  mpi-tests/test_litmus; do
   [ -x "$BUILD/$f" ] || die "$BUILD/$f is missing: build first (cmake --build $BUILD)"
 done
 scripts/deps.sh slurm-wlm munge
@@ -244,6 +245,9 @@ check_sbatch sbatch-nbody 0 COMPLETED '^nbody: verified' examples/slurm/nbody.sb
   -n 128 -i 3 -b 32 -q
 check_sbatch sbatch-taskqueue 0 COMPLETED '^taskqueue: verified' examples/slurm/taskqueue.sbatch \
   -n 128 -i 200 -t 32 -q
+# Two ranks of one core each on this node (its cores are all there is), two threads each.
+check_sbatch sbatch-hybrid 0 COMPLETED '^hybrid: verified' --cpus-per-task=1 \
+  examples/slurm/hybrid.sbatch -n 64 -i 20 -t 2 -q
 check_sbatch sbatch-bad-option 2 FAILED '^usage: jacobi' examples/slurm/jacobi.sbatch -n 1
 
 say "passed in $(($(date +%s) - start)) s"

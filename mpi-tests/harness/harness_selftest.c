@@ -1,5 +1,6 @@
 /* The harness's own tests that must pass. The deliberate failures that must
  * fail are in harness_xfail.c, run through expect-failure checks. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,4 +63,37 @@ MT_MDSM_TEST(harness, mdsm_tests_run_initialised)
 {
     MT_EXPECT_EQ(mdsm_initialized(), 1);
     MT_EXPECT_EQ(mdsm_rank(), mt_rank());
+}
+
+/* Failures recorded from many threads at once are all counted, and name the
+ * thread (here pthreads: by kernel id; OpenMP threads by their number, see
+ * harness_xfail_threads.c). */
+enum { CAP_THREADS = 8, CAP_EACH = 500 };
+
+static void *fail_repeatedly(void *arg)
+{
+    (void)arg;
+    for (int k = 0; k < CAP_EACH; k++)
+        MT_EXPECT_EQ(k, -1);
+    return NULL;
+}
+
+MT_TEST(harness, failures_from_threads_are_all_recorded)
+{
+    pthread_t th[CAP_THREADS];
+    int started = 0;
+    mt_capture_begin();
+    for (int i = 0; i < CAP_THREADS; i++)
+        started += pthread_create(&th[i], NULL, fail_repeatedly, NULL) == 0;
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    const char *msg = NULL;
+    int n = mt_capture_end(&msg);
+    MT_EXPECT_EQ(started, CAP_THREADS);
+    MT_EXPECT_EQ(n, started * CAP_EACH);
+    char want[64];
+    snprintf(want, sizeof(want), "[rank %d, thread tid ", mt_rank());
+    if (!msg || strncmp(msg, want, strlen(want)) != 0)
+        mt_fail(__FILE__, __LINE__, "the first captured failure is '%s', expected it to start '%s'",
+                msg ? msg : "(null)", want);
 }

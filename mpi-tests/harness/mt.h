@@ -11,6 +11,17 @@
  *
  * Environment: MT_TIMEOUT (seconds per test body, default 120) and
  * MT_AGREE_TIMEOUT (seconds to agree on the verdict, default 30).
+ *
+ * Threads: mt_fail, mt_skip and the EXPECT/ASSERT macros may be used from
+ * any thread of the body (OpenMP teams, pthreads) while the body runs; every
+ * failure is recorded and reported. Off the main thread the report names the
+ * thread: "[rank N, thread T] file:line: ..." with T the OpenMP thread number
+ * inside a parallel region, "[rank N, thread tid T]" (the kernel's id) on
+ * other threads. The body must join its threads before it returns. ASSERT
+ * returns from the enclosing function: inside an OpenMP structured block the
+ * compiler rejects that (use EXPECT there, or ASSERT in a function the block
+ * calls), and an ASSERT that ends one thread's function early must not skip
+ * an omp barrier the other threads of the team will wait in.
  */
 #ifndef MT_H
 #define MT_H
@@ -31,7 +42,7 @@ enum { MT_FLAG_MDSM = 1 };
 void mt_register(const char *suite, const char *name, mt_body_fn fn, const char *file, int line,
                  int flags);
 
-/* Records a failure of the running test on this rank. */
+/* Records a failure of the running test on this rank; callable from any thread. */
 void mt_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

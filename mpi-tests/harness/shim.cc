@@ -14,7 +14,15 @@
 #include <thread>
 #include <vector>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "mt.h"
+
+// OpenMP's thread number, where the test program links an OpenMP runtime
+// (weak: the harness itself does not need one).
+extern "C" int omp_in_parallel(void) __attribute__((weak));
+extern "C" int omp_get_thread_num(void) __attribute__((weak));
 
 namespace
 {
@@ -43,6 +51,11 @@ constexpr char kSkipMark = '\x01'; // starts a skip reason in the agreement
 bool capturing = false;
 int captured_count = 0;
 std::string captured_first;
+// Test bodies may fail or skip from any thread (OpenMP teams, pthreads): the
+// records above are changed under this lock. The agreement reads them after
+// the body has returned, when its threads have joined.
+std::mutex record_mu;
+std::thread::id main_thread;
 
 double env_seconds(const char *name, double fallback)
 {
@@ -128,7 +141,17 @@ Watchdog *watchdog = nullptr;
 std::vector<char> agree(const std::string &test)
 {
     std::vector<char> mine(kMessageBytes, '\0'), all((size_t)kMessageBytes * world_size);
-    std::snprintf(mine.data(), kMessageBytes, "%s", local_failures.c_str());
+    std::string text = local_failures;
+    if (text.size() >= (size_t)kMessageBytes) { // many failures (threads): say how many
+        char more[128];
+        std::snprintf(more, sizeof(more),
+                      "[rank %d] ... %d failures on this rank in all; its stderr has each\n",
+                      world_rank, local_failure_count);
+        size_t keep = (size_t)kMessageBytes - 1 - std::strlen(more);
+        size_t cut = text.rfind('\n', keep - 1); // whole lines only
+        text = text.substr(0, cut == std::string::npos ? keep : cut + 1) + more;
+    }
+    std::snprintf(mine.data(), kMessageBytes, "%s", text.c_str());
     if (local_failure_count > 0 && mine[0] == '\0')
         mine[0] = '?';
     if (local_failure_count == 0 && !local_skip.empty())
@@ -220,15 +243,26 @@ extern "C" void mt_register(const char *suite, const char *name, mt_body_fn fn, 
     registry().push_back(Entry{suite, name, file, line, flags, fn});
 }
 
-// "[rank N] file.c:line: <tag><message>", for failures and skips alike.
+// "[rank N] file.c:line: <tag><message>", for failures and skips alike. Off
+// the main thread the rank is followed by the thread: "[rank N, thread T]"
+// with T the OpenMP thread number inside a parallel region (thread 0 is then
+// the main thread too), else "[rank N, thread tid T]" with the kernel's id.
 static std::string located(const char *file, int line, const char *tag, const char *fmt, va_list ap)
 {
     char what[1024];
     std::vsnprintf(what, sizeof(what), fmt, ap);
     const char *base = std::strrchr(file, '/');
+    char who[64];
+    if (omp_in_parallel && omp_get_thread_num && omp_in_parallel())
+        std::snprintf(who, sizeof(who), "rank %d, thread %d", world_rank, omp_get_thread_num());
+    else if (std::this_thread::get_id() != main_thread)
+        std::snprintf(who, sizeof(who), "rank %d, thread tid %ld", world_rank,
+                      (long)syscall(SYS_gettid));
+    else
+        std::snprintf(who, sizeof(who), "rank %d", world_rank);
     char text[1200];
-    std::snprintf(text, sizeof(text), "[rank %d] %s:%d: %s%s", world_rank, base ? base + 1 : file,
-                  line, tag, what);
+    std::snprintf(text, sizeof(text), "[%s] %s:%d: %s%s", who, base ? base + 1 : file, line, tag,
+                  what);
     return text;
 }
 
@@ -238,6 +272,7 @@ extern "C" void mt_fail(const char *file, int line, const char *fmt, ...)
     va_start(ap, fmt);
     std::string line_text = located(file, line, "", fmt, ap);
     va_end(ap);
+    std::lock_guard<std::mutex> g(record_mu);
     if (capturing) {
         if (captured_count++ == 0)
             captured_first = line_text;
@@ -255,6 +290,7 @@ extern "C" void mt_skip(const char *file, int line, const char *fmt, ...)
     va_start(ap, fmt);
     std::string text = located(file, line, "skipped: ", fmt, ap);
     va_end(ap);
+    std::lock_guard<std::mutex> g(record_mu);
     if (local_skip.empty())
         local_skip = text;
 }
@@ -271,6 +307,7 @@ extern "C" int mt_nranks(void)
 
 extern "C" void mt_capture_begin(void)
 {
+    std::lock_guard<std::mutex> g(record_mu);
     capturing = true;
     captured_count = 0;
     captured_first.clear();
@@ -278,6 +315,7 @@ extern "C" void mt_capture_begin(void)
 
 extern "C" int mt_capture_end(const char **first_message)
 {
+    std::lock_guard<std::mutex> g(record_mu);
     capturing = false;
     if (first_message)
         *first_message = captured_first.c_str();
@@ -286,6 +324,7 @@ extern "C" int mt_capture_end(const char **first_message)
 
 int main(int argc, char **argv)
 {
+    main_thread = std::this_thread::get_id();
     int provided = MPI_THREAD_SINGLE;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);

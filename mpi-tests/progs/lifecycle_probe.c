@@ -3,7 +3,12 @@
  *   lifecycle_probe owns-mpi       mdsm_init initialises MPI; mdsm_finalize finalises it
  *   lifecycle_probe funneled       caller's MPI at FUNNELED: init fails with THREAD_LEVEL,
  *                                  unless MDSM_PROGRESS=off, when it succeeds
+ *   lifecycle_probe funneled-thread  the same with MDSM_PROGRESS=off: a second thread's
+ *                                  calls that need MPI fail with THREAD_LEVEL, getters work
+ *   lifecycle_probe funneled-thread-fault  and its fault on a remote page (node sharing
+ *                                  off) ends the process, saying why
  * Prints "probe ok" on rank 0 and exits 0 when every expectation holds. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +64,58 @@ static int funneled(void)
     return rank;
 }
 
+static void *second_thread_calls(void *arg)
+{
+    (void)arg;
+    CHECK(mdsm_rank() >= 0); /* local getters need no MPI */
+    CHECK(mdsm_lock(0) == MDSM_ERR_THREAD_LEVEL);
+    CHECK(strstr(mdsm_last_error_message(), "MPI_THREAD_MULTIPLE") != NULL);
+    CHECK(mdsm_release() == MDSM_ERR_THREAD_LEVEL);
+    CHECK(mdsm_acquire() == MDSM_ERR_THREAD_LEVEL);
+    CHECK(mdsm_barrier() == MDSM_ERR_THREAD_LEVEL);
+    return NULL;
+}
+
+static volatile long sink;
+
+static void *second_thread_faults(void *arg)
+{
+    sink = *(volatile long *)arg; /* a page homed on another rank: needs a fetch */
+    fprintf(stderr, "lifecycle_probe: not reached\n");
+    return NULL;
+}
+
+static int funneled_thread(int fault)
+{
+    int provided = 0;
+    MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    CHECK(mdsm_init(MPI_COMM_WORLD, NULL) == MDSM_OK);
+    long page = mdsm_page_size();
+    int n = mdsm_nranks();
+    char *mem = mdsm_alloc((size_t)page * (size_t)n);
+    CHECK(mem != NULL);
+    pthread_t t;
+    if (provided < MPI_THREAD_MULTIPLE) {
+        char *remote = mem + (size_t)page * (size_t)((rank + 1) % n);
+        CHECK(mdsm_home_of(remote) != rank);
+        CHECK(pthread_create(&t, NULL,
+                             fault && rank == 0 ? second_thread_faults : second_thread_calls,
+                             remote) == 0);
+        pthread_join(t, NULL);
+    }
+    CHECK(mdsm_barrier() == MDSM_OK);
+    CHECK(mdsm_free(mem) == MDSM_OK);
+    CHECK(mdsm_finalize() == MDSM_OK);
+    MPI_Finalize();
+    return rank;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: lifecycle_probe owns-mpi|funneled\n");
+        fprintf(stderr, "usage: lifecycle_probe owns-mpi|funneled|funneled-thread[-fault]\n");
         return 2;
     }
     int rank;
@@ -70,6 +123,10 @@ int main(int argc, char **argv)
         rank = owns_mpi();
     else if (strcmp(argv[1], "funneled") == 0)
         rank = funneled();
+    else if (strcmp(argv[1], "funneled-thread") == 0)
+        rank = funneled_thread(0);
+    else if (strcmp(argv[1], "funneled-thread-fault") == 0)
+        rank = funneled_thread(1);
     else
         return 2;
     if (rank == 0)
