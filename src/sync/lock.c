@@ -33,9 +33,9 @@
 #include "sync/sync.h"
 #include "watchdog/watchdog.h"
 
-#define TAG_LINK       0x6d01 /* int32 lock id: "I queued behind you" */
-#define TAG_GRANT_BASE 0x6d10 /* + lock id: uint64 [lock id, vector, notes]: "the lock is yours"   \
-                               */
+#define TAG_LINK 0x6d01 /* int32 lock id: "I queued behind you" */
+/* + lock id: uint64 [lock id, vector, notes]: "the lock is yours" */
+#define TAG_GRANT_BASE 0x6d10
 
 /* A grant also carries the latest write notices the releaser knows of each
  * rank (notice_pack_recent): a successor that misses only those reads no

@@ -6,7 +6,7 @@
 #include <mpi.h>
 
 /* Local: tables, and the receive for successors' links on comm (mdsm's
- * private communicator, whose point-to-point tags 0x6d01-0x6d02 are the
+ * private communicator, whose point-to-point tags 0x6d01 and 0x6d10 + lock id are the
  * locks'). lock_fini cancels it. */
 int lock_init(MPI_Comm comm, int rank, int nranks, int num_locks);
 void lock_fini(void);
