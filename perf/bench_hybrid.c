@@ -8,8 +8,8 @@
  *
  * The figure to compare across runs is mdsm's time per iteration for the
  * same R x T product, e.g. 1 rank x 2 threads against 2 ranks x 1 thread:
- *   BENCH_THREADS=2 mpirun -n 1 bench_hybrid
- *   BENCH_THREADS=1 mpirun -n 2 bench_hybrid
+ *   BENCH_THREADS=2 mpirun --bind-to none -n 1 bench_hybrid
+ *   BENCH_THREADS=1 mpirun --bind-to none -n 2 bench_hybrid
  * Sizes: BENCH_N (grid side, 2048), BENCH_ITERS (50), BENCH_REPS (repetitions
  * of each solve, the median reported; 1). mdsm binds every rank to its share
  * of the node's cores (MDSM_BIND=auto): with R x T above the cores, threads

@@ -1,5 +1,6 @@
 #include "rma/rma.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "progress/progress.h"
 #include "rma/quirks.h"
 
 int rma_atomics_emulated;
@@ -189,19 +191,33 @@ int rma_flush_home(void)
 }
 
 /* Emulated atomics: a 32-bit spin lock per stripe at the target serialises
- * every 64-bit atomic on the locations that hash to it. */
+ * every 64-bit atomic on the locations that hash to it. The threads of a rank
+ * first take a local mutex per stripe index, so that at most one of them
+ * spins on a remote stripe lock and the others wait without network traffic;
+ * the spin backs off as other waits do. */
+#define LOCAL_STRIPES 64
+static pthread_mutex_t local_stripe[LOCAL_STRIPES] = {[0 ... LOCAL_STRIPES - 1] =
+                                                          PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t stripe_index(uint64_t disp)
+{
+    return (disp >> 3) % (uint64_t)stripes;
+}
+
 static size_t stripe_of(uint64_t disp)
 {
-    return stripes_at + ((disp >> 3) % (uint64_t)stripes) * sizeof(int32_t);
+    return stripes_at + stripe_index(disp) * sizeof(int32_t);
 }
 
 static int stripe_lock(int rank, uint64_t disp)
 {
     int32_t old = 1;
+    struct progress_wait wait = {0, 0};
     for (;;) {
         int rc = rma_meta_cas32(rank, stripe_of(disp), 0, 1, &old);
         if (rc != MDSM_OK || old == 0)
             return rc;
+        progress_backoff(&wait);
     }
 }
 
@@ -212,7 +228,8 @@ static int stripe_unlock(int rank, uint64_t disp)
 }
 
 /* Read-modify-write under the stripe lock: new = op(old). */
-static int emulated_rmw(int rank, uint64_t disp, int is_cas, int64_t a, int64_t b, int64_t *old)
+static int emulated_rmw_locked(int rank, uint64_t disp, int is_cas, int64_t a, int64_t b,
+                               int64_t *old)
 {
     int rc = stripe_lock(rank, disp);
     if (rc != MDSM_OK)
@@ -233,6 +250,15 @@ static int emulated_rmw(int rank, uint64_t disp, int is_cas, int64_t a, int64_t 
     }
     int urc = stripe_unlock(rank, disp);
     return rc != MDSM_OK ? rc : urc;
+}
+
+static int emulated_rmw(int rank, uint64_t disp, int is_cas, int64_t a, int64_t b, int64_t *old)
+{
+    pthread_mutex_t *mu = &local_stripe[stripe_index(disp) % LOCAL_STRIPES];
+    pthread_mutex_lock(mu);
+    int rc = emulated_rmw_locked(rank, disp, is_cas, a, b, old);
+    pthread_mutex_unlock(mu);
+    return rc;
 }
 
 int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old)
