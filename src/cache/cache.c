@@ -24,7 +24,7 @@ struct cache_page {
     uint8_t state;
     uint8_t listed;   /* in the dirty list */
     uint8_t fetching; /* INVALID, a thread fetches it now with the lock dropped */
-    uint8_t stale;    /* invalidated or freed while fetching: the fetched data is not used */
+    uint8_t stale;    /* invalidated while fetching: the fetched data is not used */
     uint64_t slot;    /* cache slot of a remote page holding memory, or NO_SLOT */
 };
 

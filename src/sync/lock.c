@@ -315,7 +315,7 @@ static int hand_on(int id, int succ, uint64_t *grant)
     return MDSM_OK;
 }
 
-/* Under sync_enter: records links that came in; *succ = lock l's successor. */
+/* Records the links that came in (under sync_enter); *succ = lock l's successor. */
 static int links(struct lock_state *l, int *succ)
 {
     sync_enter();
@@ -373,7 +373,9 @@ int mdsm_unlock(int id)
         return mdsm_fail(MDSM_ERR_NOT_LOCK_HOLDER, "mdsm_unlock(%d): %s", id,
                          other ? "another thread of this rank holds it, not this one"
                                : "this rank does not hold it");
-    struct lock_buffers *b = buffers(); /* made by this thread's mdsm_lock */
+    /* This thread's mdsm_lock made them, for this session's rank count:
+     * returned as they are, never NULL here. */
+    struct lock_buffers *b = buffers();
     /* Hand the lock on even if the release failed: waiting ranks must not
      * hang. Its error is reported once the handover is done. */
     wd_lock(WD_UNLOCK_RELEASE, id, meta_lock_home(id), -1);
