@@ -543,8 +543,10 @@ static int resolve(void *addr, uint64_t page, struct cache_page *p, int is_write
             fatal("cannot complete the write of a dropped page"); /* its memory is reused now */
     }
     if (p->state != PAGE_DIRTY && p->state != PAGE_HOME_DIRTY && p->state != PAGE_HOME_OPEN &&
-        c.maps + 2 > c.budget)
+        c.maps + 2 > c.budget) {
+        check_thread(); /* eviction writes diffs and flushes */
         make_room(2, page);
+    }
     switch (p->state) {
     case PAGE_INVALID: fetch(addr, page, p, is_write); return 1;
     case PAGE_CACHED: /* only writes fault on a read-only copy */
