@@ -20,6 +20,19 @@ static char *solo_arena;
 static size_t stripes_at;
 static int stripes;
 
+/* Targets with operations issued but not yet flushed, per window. Each is
+ * flushed with MPI_Win_flush: MPI_Win_flush_all returned, under MPICH 4.0.2
+ * (ch4:ucx), before a put had read its source (the page's later contents
+ * arrived at the home), and a release touches few homes anyway. The caller
+ * serialises each window's tracked operations (home: the cache mutex; meta:
+ * the sync mutex). */
+struct pending {
+    uint8_t *marked; /* per rank */
+    int *list;
+    int n;
+};
+static struct pending home_pending, meta_pending;
+
 /* Scratch for one page's runs as an MPI datatype (built once, reused). */
 static int *run_lens;
 static MPI_Aint *run_disps;
@@ -78,11 +91,53 @@ static int create_window(MPI_Comm comm, int home, void *arena, size_t size, char
     }
 }
 
+static int pending_init(struct pending *p, int nranks)
+{
+    p->marked = calloc((size_t)nranks, 1);
+    p->list = malloc((size_t)nranks * sizeof(*p->list));
+    p->n = 0;
+    return p->marked && p->list ? MDSM_OK
+                                : mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "rma: pending targets");
+}
+
+static void pending_fini(struct pending *p)
+{
+    free(p->marked);
+    free(p->list);
+    memset(p, 0, sizeof(*p));
+}
+
+static void pending_note(struct pending *p, int rank)
+{
+    if (!p->marked[rank]) {
+        p->marked[rank] = 1;
+        p->list[p->n++] = rank;
+    }
+}
+
+/* Flushes every pending target; those not flushed stay pending. */
+static int pending_flush(struct pending *p, MPI_Win win, const char *what)
+{
+    while (p->n > 0) {
+        int rank = p->list[p->n - 1];
+        MPI_TRY(MPI_Win_flush(rank, win), what);
+        p->marked[rank] = 0;
+        p->n--;
+    }
+    return MDSM_OK;
+}
+
 int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, size_t stripe_off,
              int nstripes, char **meta_base)
 {
     int size;
     MPI_Comm_size(comm, &size);
+    if (pending_init(&home_pending, size) != MDSM_OK ||
+        pending_init(&meta_pending, size) != MDSM_OK) {
+        pending_fini(&home_pending);
+        pending_fini(&meta_pending);
+        return MDSM_ERR_NO_MEMORY;
+    }
     solo_arena = size == 1 && quirk_active(QUIRK_SOLO_WITHOUT_WINDOW) ? arena : NULL;
     int rc = solo_arena ? MDSM_OK : create_window(comm, 1, arena, arena_size, NULL);
     if (rc != MDSM_OK)
@@ -117,6 +172,8 @@ void rma_fini(void)
         MPI_Win_unlock_all(meta_win);
         MPI_Win_free(&meta_win);
     }
+    pending_fini(&home_pending);
+    pending_fini(&meta_pending);
     free(run_lens);
     free(run_disps);
     run_lens = NULL;
@@ -152,13 +209,9 @@ static int grow_runs(int n)
     return MDSM_OK;
 }
 
-int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns)
+static int put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs,
+                    int nruns)
 {
-    if (solo_arena) {
-        for (int i = 0; i < nruns; i++)
-            memcpy(solo_arena + disp + runs[i].off, page + runs[i].off, runs[i].len);
-        return MDSM_OK;
-    }
     if (nruns == 1) {
         MPI_TRY(MPI_Put(page + runs[0].off, (int)runs[0].len, MPI_BYTE, rank,
                         (MPI_Aint)(disp + runs[0].off), (int)runs[0].len, MPI_BYTE, home_win),
@@ -182,12 +235,22 @@ int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_ru
     return MDSM_OK;
 }
 
+int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns)
+{
+    if (solo_arena) {
+        for (int i = 0; i < nruns; i++)
+            memcpy(solo_arena + disp + runs[i].off, page + runs[i].off, runs[i].len);
+        return MDSM_OK;
+    }
+    int rc = put_runs(rank, disp, page, runs, nruns);
+    if (rc == MDSM_OK)
+        pending_note(&home_pending, rank);
+    return rc;
+}
+
 int rma_flush_home(void)
 {
-    if (solo_arena)
-        return MDSM_OK;
-    MPI_TRY(MPI_Win_flush_all(home_win), "MPI_Win_flush_all (home)");
-    return MDSM_OK;
+    return pending_flush(&home_pending, home_win, "MPI_Win_flush (home)");
 }
 
 /* Emulated atomics: a 32-bit spin lock per stripe at the target serialises
@@ -240,7 +303,7 @@ static int emulated_rmw_locked(int rank, uint64_t disp, int is_cas, int64_t a, i
         int64_t next = is_cas ? (cur == a ? b : cur) : (int64_t)((uint64_t)cur + (uint64_t)a);
         if (next != cur) {
             struct mdsm_run run = {0, sizeof(next)};
-            rc = rma_put_runs(rank, disp, (const char *)&next, &run, 1);
+            rc = put_runs(rank, disp, (const char *)&next, &run, 1); /* flushed here */
             if (rc == MDSM_OK)
                 rc = MPI_Win_flush(rank, home_win) == MPI_SUCCESS
                          ? MDSM_OK
@@ -296,20 +359,19 @@ int rma_meta_get_nb(int rank, size_t off, void *buf, size_t len)
 {
     MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)off, (int)len, MPI_BYTE, meta_win),
             "MPI_Get (meta)");
+    pending_note(&meta_pending, rank);
     return MDSM_OK;
 }
 
 int rma_meta_flush_all(void)
 {
-    MPI_TRY(MPI_Win_flush_all(meta_win), "MPI_Win_flush_all (meta)");
-    return MDSM_OK;
+    return pending_flush(&meta_pending, meta_win, "MPI_Win_flush (meta)");
 }
 
 int rma_meta_get(int rank, size_t off, void *buf, size_t len)
 {
-    int rc = rma_meta_get_nb(rank, off, buf, len);
-    if (rc != MDSM_OK)
-        return rc;
+    MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)off, (int)len, MPI_BYTE, meta_win),
+            "MPI_Get (meta)");
     MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
     return MDSM_OK;
 }

@@ -29,7 +29,8 @@ void rma_fini(void);
 /* Home window. */
 int rma_get(int rank, uint64_t disp, void *buf, size_t len);
 /* Writes the runs of page (a local buffer laid out like the home page at disp)
- * to the home. Pending until rma_flush_home(). */
+ * to the home. Pending until rma_flush_home(), which completes them at every
+ * home written since (one MPI_Win_flush each); callers serialise the two. */
 int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns);
 int rma_flush_home(void);
 int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old);
@@ -37,7 +38,8 @@ int rma_cas64(int rank, uint64_t disp, int64_t expected, int64_t desired, int64_
 
 /* Meta window. */
 int rma_meta_get(int rank, size_t off, void *buf, size_t len);
-int rma_meta_get_nb(int rank, size_t off, void *buf, size_t len); /* until rma_meta_flush_all */
+/* Pending until rma_meta_flush_all (each target read since); callers serialise the two. */
+int rma_meta_get_nb(int rank, size_t off, void *buf, size_t len);
 int rma_meta_flush_all(void);
 int rma_meta_put(int rank, size_t off, const void *buf, size_t len);
 int rma_meta_swap32(int rank, size_t off, int32_t value, int32_t *old);
