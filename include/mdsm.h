@@ -142,9 +142,12 @@ int mdsm_config_warn_unknown(void);
 /* Collective over comm. Starts mdsm on the ranks of comm (mdsm duplicates it).
  * cfg may be NULL (defaults + MDSM_* environment). If MPI is not initialised,
  * mdsm initialises it with MPI_THREAD_MULTIPLE and mdsm_finalize finalises it;
- * otherwise the caller's MPI must provide MPI_THREAD_MULTIPLE when the progress
- * thread is on (MDSM_PROGRESS=thread, the default) and MPI_THREAD_FUNNELED
- * when it is off. All ranks agree on the outcome: if any rank fails, every
+ * otherwise any thread level of the caller's MPI will do (plain MPI_Init
+ * included), except that MDSM_PROGRESS=thread needs MPI_THREAD_MULTIPLE. With
+ * MDSM_PROGRESS=auto (the default) a progress thread starts only where other
+ * ranks reach this rank's pages through MPI and MPI provides
+ * MPI_THREAD_MULTIPLE; where it is needed but MPI is below that, the lowest
+ * such rank warns once that a rank computing outside MPI delays others. All ranks agree on the outcome: if any rank fails, every
  * rank returns an error (MDSM_ERR_REMOTE on the ranks that did not fail
  * themselves) and mdsm stays uninitialised everywhere. MDSM_SPACE_SIZE,
  * MDSM_PAGE_SIZE, MDSM_DISTRIBUTION and MDSM_NUM_LOCKS (or their cfg fields)

@@ -1,14 +1,17 @@
 /* A plain MPI program (no harness) for what the harness cannot show, because
  * it initialises MPI itself:
  *   lifecycle_probe owns-mpi       mdsm_init initialises MPI; mdsm_finalize finalises it
- *   lifecycle_probe funneled       caller's MPI at FUNNELED: init fails with THREAD_LEVEL,
- *                                  unless MDSM_PROGRESS=off, when it succeeds
+ *   lifecycle_probe plain          caller's plain MPI_Init: init succeeds, ranks see each
+ *                                  other's writes, atomics add up; rank 0 prints mdsm_info
+ *   lifecycle_probe funneled       caller's MPI at FUNNELED: init succeeds, unless
+ *                                  MDSM_PROGRESS=thread, when it fails with THREAD_LEVEL
  *   lifecycle_probe funneled-thread  the same with MDSM_PROGRESS=off: a second thread's
  *                                  calls that need MPI fail with THREAD_LEVEL, getters work
  *   lifecycle_probe funneled-thread-fault  and its fault on a remote page (node sharing
  *                                  off) ends the process, saying why
  * Prints "probe ok" on rank 0 and exits 0 when every expectation holds. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +55,7 @@ static int funneled(void)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const char *progress = getenv("MDSM_PROGRESS");
     int rc = mdsm_init(MPI_COMM_WORLD, NULL);
-    if (provided < MPI_THREAD_MULTIPLE && !(progress && strcmp(progress, "off") == 0)) {
+    if (provided < MPI_THREAD_MULTIPLE && progress && strcmp(progress, "thread") == 0) {
         CHECK(rc == MDSM_ERR_THREAD_LEVEL);
         CHECK(strstr(mdsm_last_error_message(), "MPI_THREAD_MULTIPLE") != NULL);
         CHECK(!mdsm_initialized());
@@ -60,6 +63,37 @@ static int funneled(void)
         CHECK(rc == MDSM_OK);
         CHECK(mdsm_finalize() == MDSM_OK);
     }
+    MPI_Finalize();
+    return rank;
+}
+
+/* Plain MPI_Init: each rank writes its own page, then reads every other's
+ * after a barrier, and adds to one counter; rank 0 prints what mdsm decided. */
+static int plain(void)
+{
+    MPI_Init(NULL, NULL);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    CHECK(mdsm_init(MPI_COMM_WORLD, NULL) == MDSM_OK);
+    long page = mdsm_page_size();
+    int n = mdsm_nranks();
+    char *mem = mdsm_alloc((size_t)page * (size_t)(n + 1));
+    CHECK(mem != NULL);
+    int64_t *counter = (int64_t *)(mem + (size_t)page * (size_t)n);
+    for (int i = 0; i < 3; i++)
+        CHECK(mdsm_fetch_add(counter, rank + 1, NULL) == MDSM_OK);
+    mem[(size_t)page * (size_t)rank] = (char)(0x40 + rank);
+    CHECK(mdsm_barrier() == MDSM_OK);
+    for (int r = 0; r < n; r++)
+        CHECK(mem[(size_t)page * (size_t)r] == (char)(0x40 + r));
+    int64_t total = 0;
+    CHECK(mdsm_fetch_add(counter, 0, &total) == MDSM_OK);
+    CHECK(total == 3 * (int64_t)n * (n + 1) / 2);
+    if (rank == 0)
+        CHECK(mdsm_info_print(stdout) == MDSM_OK);
+    CHECK(mdsm_barrier() == MDSM_OK);
+    CHECK(mdsm_free(mem) == MDSM_OK);
+    CHECK(mdsm_finalize() == MDSM_OK);
     MPI_Finalize();
     return rank;
 }
@@ -115,12 +149,14 @@ static int funneled_thread(int fault)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: lifecycle_probe owns-mpi|funneled|funneled-thread[-fault]\n");
+        fprintf(stderr, "usage: lifecycle_probe owns-mpi|plain|funneled|funneled-thread[-fault]\n");
         return 2;
     }
     int rank;
     if (strcmp(argv[1], "owns-mpi") == 0)
         rank = owns_mpi();
+    else if (strcmp(argv[1], "plain") == 0)
+        rank = plain();
     else if (strcmp(argv[1], "funneled") == 0)
         rank = funneled();
     else if (strcmp(argv[1], "funneled-thread") == 0)

@@ -42,8 +42,10 @@ static const struct choice bool_choices[] = {{"0", 0},     {"1", 1},    {"no", 0
 static const struct choice log_choices[] = {{"none", MDSM_LOG_NONE},   {"error", MDSM_LOG_ERROR},
                                             {"warn", MDSM_LOG_WARN},   {"info", MDSM_LOG_INFO},
                                             {"debug", MDSM_LOG_DEBUG}, {NULL, 0}};
-static const struct choice progress_choices[] = {
-    {"thread", MDSM_PROGRESS_THREAD}, {"off", MDSM_PROGRESS_OFF}, {NULL, 0}};
+static const struct choice progress_choices[] = {{"auto", MDSM_PROGRESS_AUTO},
+                                                 {"thread", MDSM_PROGRESS_THREAD},
+                                                 {"off", MDSM_PROGRESS_OFF},
+                                                 {NULL, 0}};
 static const struct choice bind_choices[] = {
     {"auto", MDSM_BIND_AUTO}, {"none", MDSM_BIND_NONE}, {NULL, 0}};
 
@@ -80,9 +82,10 @@ static const struct var_desc table[] = {
     {"MDSM_LOG_LEVEL", "warn", "one of: none, error, warn, info, debug",
      "Messages printed to stderr; info also reports rejected input", KIND_CHOICE, 0, 0, log_choices,
      SET(log_level), NO_API, PER_RANK},
-    {"MDSM_PROGRESS", "thread", "one of: thread, off",
-     "Helper thread that drives MPI progress while the application computes (needs "
-     "MPI_THREAD_MULTIPLE)",
+    {"MDSM_PROGRESS", "auto", "one of: auto, thread, off",
+     "Helper thread that drives MPI progress while the application computes: auto starts it "
+     "only where other ranks reach this rank's pages through MPI and MPI provides "
+     "MPI_THREAD_MULTIPLE; thread requires it",
      KIND_CHOICE, 0, 0, progress_choices, SET(progress), NO_API, PER_RANK},
     {"MDSM_PROGRESS_INTERVAL", "50", "integer microseconds, 1..100000",
      "How often the progress thread polls MPI", KIND_INT, 1, 100000, NULL,

@@ -7,7 +7,7 @@
 
 #include "mdsm.h"
 
-enum mdsm_progress_mode { MDSM_PROGRESS_OFF = 0, MDSM_PROGRESS_THREAD = 1 };
+enum mdsm_progress_mode { MDSM_PROGRESS_OFF = 0, MDSM_PROGRESS_THREAD = 1, MDSM_PROGRESS_AUTO = 2 };
 /* MDSM_BIND: auto binds ranks the launcher left unbound; none never binds. */
 enum mdsm_bind_mode { MDSM_BIND_NONE = 0, MDSM_BIND_AUTO = 1 };
 

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "core/context.h"
 #include "papi/sde.h"
+#include "progress/progress.h"
 #include "rma/quirks.h"
 #include "space/space.h"
 #include "topo/topo.h"
@@ -52,6 +53,7 @@ int mdsm_info_print(FILE *out)
     sde_info_print(out);
     topo_info_print(out);
     memory_info_print(out);
+    progress_info_print(out);
     quirks_info_print(out);
     fflush(out);
     return MDSM_OK;

@@ -120,9 +120,11 @@ static int agree_on_settings(MPI_Comm comm, int local_status, const struct mdsm_
     return MDSM_OK;
 }
 
+/* Only a progress thread asked for by name needs more than the caller's level:
+ * below MPI_THREAD_MULTIPLE mdsm calls MPI from mdsm_init's thread alone. */
 static int required_thread_level(const struct mdsm_settings *s)
 {
-    return s->progress == MDSM_PROGRESS_THREAD ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
+    return s->progress == MDSM_PROGRESS_THREAD ? MPI_THREAD_MULTIPLE : MPI_THREAD_SINGLE;
 }
 
 static const char *thread_level_name(int level)
@@ -156,11 +158,10 @@ static int setup_mpi(const struct mdsm_settings *s, int *owns_mpi)
     mdsm_life.init_thread = pthread_self();
     if (provided < need)
         return mdsm_fail(MDSM_ERR_THREAD_LEVEL,
-                         "mdsm_init: MPI provides %s but mdsm needs %s (MDSM_PROGRESS=%s); "
+                         "mdsm_init: MPI provides %s but mdsm needs %s (MDSM_PROGRESS=thread); "
                          "initialise MPI with MPI_Init_thread(MPI_THREAD_MULTIPLE) or set "
-                         "MDSM_PROGRESS=off",
-                         thread_level_name(provided), thread_level_name(need),
-                         s->progress == MDSM_PROGRESS_THREAD ? "thread" : "off");
+                         "MDSM_PROGRESS=auto",
+                         thread_level_name(provided), thread_level_name(need));
     return MDSM_OK;
 }
 
@@ -190,6 +191,27 @@ static void stop_local(struct mdsm_context *ctx)
     free(ctx->barrier_heads);
     ctx->scratch_heads = NULL;
     ctx->barrier_heads = NULL;
+}
+
+/* Whether other ranks reach this rank's pages through MPI one-sided calls
+ * that some transports serve only when this rank enters MPI. Not when every
+ * rank uses every home page in place: pages are loads and stores, atomics
+ * are the CPU's, locks and notices live in the shared-memory meta window. */
+static int progress_needed(const struct mdsm_context *ctx)
+{
+    return ctx->nranks > 1 && !mdsm_space.untracked;
+}
+
+static enum progress_mode progress_mode(const struct mdsm_context *ctx)
+{
+    const struct mdsm_settings *s = &ctx->config.s;
+    if (s->progress == MDSM_PROGRESS_THREAD)
+        return PROGRESS_THREAD;
+    if (s->progress == MDSM_PROGRESS_OFF)
+        return progress_needed(ctx) ? PROGRESS_OFF_ASKED : PROGRESS_NOT_NEEDED;
+    if (!progress_needed(ctx))
+        return PROGRESS_NOT_NEEDED;
+    return mdsm_life.any_thread ? PROGRESS_THREAD_NEEDED : PROGRESS_OFF_THREAD_LEVEL;
 }
 
 /* Brings up the DSM on ctx->comm: space, windows, tables, fault handler and
@@ -227,7 +249,7 @@ static int start_dsm(struct mdsm_context *ctx)
         goto err_local;
     }
     /* progress_start is collective (it duplicates comm): every rank calls it. */
-    rc = progress_start(ctx->comm, s->progress == MDSM_PROGRESS_THREAD, s->progress_interval_us);
+    rc = progress_start(ctx->comm, progress_mode(ctx), s->progress_interval_us);
     if (rc == MDSM_OK)
         rc = fault_install();
     rc = mdsm_agree(ctx->comm, rc, "mdsm_init");

@@ -1,17 +1,72 @@
 #include "progress/progress.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/error.h"
+#include "common/log.h"
 
 static MPI_Comm pcomm = MPI_COMM_NULL;
 static pthread_t thread;
 static int running;
 static int stop;
 static int interval;
+static enum progress_mode mode_now;
+
+static int has_thread(enum progress_mode m)
+{
+    return m == PROGRESS_THREAD || m == PROGRESS_THREAD_NEEDED;
+}
+
+/* Once per process, on the lowest rank concerned: without progress, a rank
+ * computing outside MPI holds up the others' requests to it. */
+static void warn_without_thread(enum progress_mode m)
+{
+    static int warned;
+    int me = 0, mine = 0, lowest = 0;
+    MPI_Comm_rank(pcomm, &me);
+    mine = m == PROGRESS_OFF_THREAD_LEVEL ? me : INT_MAX;
+    if (MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, pcomm) != MPI_SUCCESS)
+        lowest = me;
+    if (warned || mine == INT_MAX || mine != lowest)
+        return;
+    warned = 1;
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    MDSM_WARN("no progress thread: MPI provides %s, below MPI_THREAD_MULTIPLE. A rank that "
+              "computes without calling MPI or mdsm delays other ranks' page faults, locks and "
+              "atomics on its pages until its next call; initialise MPI with "
+              "MPI_Init_thread(MPI_THREAD_MULTIPLE) to avoid it",
+              level == MPI_THREAD_SINGLE     ? "MPI_THREAD_SINGLE"
+              : level == MPI_THREAD_FUNNELED ? "MPI_THREAD_FUNNELED"
+                                             : "MPI_THREAD_SERIALIZED");
+}
+
+void progress_info_print(FILE *out)
+{
+    switch (mode_now) {
+    case PROGRESS_NOT_NEEDED:
+        fprintf(out, "progress: none needed (no other rank reaches this rank's pages through "
+                     "MPI one-sided calls)\n");
+        break;
+    case PROGRESS_THREAD:
+    case PROGRESS_THREAD_NEEDED:
+        fprintf(out, "progress: thread, polling MPI every %d us (MDSM_PROGRESS=%s)\n", interval,
+                mode_now == PROGRESS_THREAD ? "thread" : "auto");
+        break;
+    case PROGRESS_OFF_ASKED:
+    case PROGRESS_OFF_THREAD_LEVEL:
+        fprintf(out,
+                "progress: off (%s): a rank computing outside MPI delays others' requests to "
+                "its pages\n",
+                mode_now == PROGRESS_OFF_ASKED ? "MDSM_PROGRESS=off"
+                                               : "MPI is below MPI_THREAD_MULTIPLE");
+        break;
+    }
+}
 
 static void *loop(void *arg)
 {
@@ -29,14 +84,16 @@ static void *loop(void *arg)
     return NULL;
 }
 
-int progress_start(MPI_Comm comm, int use_thread, int interval_us)
+int progress_start(MPI_Comm comm, enum progress_mode mode, int interval_us)
 {
     if (MPI_Comm_dup(comm, &pcomm) != MPI_SUCCESS)
         return mdsm_fail_internal(MDSM_ERR_MPI, "progress: MPI_Comm_dup failed");
     interval = interval_us;
+    mode_now = mode;
     stop = 0;
     running = 0;
-    if (!use_thread)
+    warn_without_thread(mode);
+    if (!has_thread(mode))
         return MDSM_OK;
     int err = pthread_create(&thread, NULL, loop, NULL);
     if (err != 0) {

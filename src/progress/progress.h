@@ -1,15 +1,30 @@
 /* MPI progress while the application computes: some transports serve
- * one-sided operations only when the target enters MPI, so a helper thread
- * polls a never-matching receive every MDSM_PROGRESS_INTERVAL microseconds
- * (MPI_Test drives UCX fully; MPI_Iprobe does not). */
+ * one-sided operations only when the target enters MPI, so where other ranks
+ * reach this rank's pages through MPI a helper thread polls a never-matching
+ * receive every MDSM_PROGRESS_INTERVAL microseconds (MPI_Test drives UCX
+ * fully; MPI_Iprobe does not). */
 #ifndef MDSM_PROGRESS_PROGRESS_H
 #define MDSM_PROGRESS_PROGRESS_H
 
 #include <mpi.h>
 #include <stdint.h>
+#include <stdio.h>
 
-int progress_start(MPI_Comm comm, int thread, int interval_us);
+/* What init decided (core/init.c), and why. */
+enum progress_mode {
+    PROGRESS_NOT_NEEDED,       /* nothing of this rank is reached through MPI RMA */
+    PROGRESS_THREAD,           /* MDSM_PROGRESS=thread */
+    PROGRESS_THREAD_NEEDED,    /* auto, and needed */
+    PROGRESS_OFF_ASKED,        /* MDSM_PROGRESS=off, though needed */
+    PROGRESS_OFF_THREAD_LEVEL, /* auto and needed, but MPI is below MPI_THREAD_MULTIPLE */
+};
+
+/* Collective (duplicates comm). The lowest rank left without a thread it
+ * needs warns, once per process. */
+int progress_start(MPI_Comm comm, enum progress_mode mode, int interval_us);
 void progress_stop(void);
+/* One line: "progress: ..." */
+void progress_info_print(FILE *out);
 
 /* A wait whose caller polls MPI itself, one progress_backoff per poll. For
  * its first PROGRESS_SPIN_US it only yields the CPU (short waits, such as a

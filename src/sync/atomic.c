@@ -1,6 +1,8 @@
 /* mdsm_fetch_add and mdsm_cas: act on the home copy with MPI atomics. The page
  * is then logged as written, so that ranks caching it drop their stale copy at
- * their next acquire, and this rank drops its own. */
+ * their next acquire, and this rank drops its own. Where every rank uses every
+ * home page in place (untracked), all of them use the CPU's atomics on it
+ * instead: nobody caches a copy, and no MPI atomic touches the memory. */
 #include <stdint.h>
 
 #include "cache/cache.h"
@@ -47,6 +49,12 @@ int mdsm_fetch_add(int64_t *addr, int64_t value, int64_t *old)
     if (rc != MDSM_OK)
         return rc;
     int64_t prev = 0;
+    if (mdsm_space.untracked) {
+        prev = __atomic_fetch_add(addr, value, __ATOMIC_SEQ_CST);
+        if (old)
+            *old = prev;
+        return MDSM_OK;
+    }
     wd_call(WD_ATOMIC, "mdsm_fetch_add", home, addr);
     rc = rma_fetch_add64(home, disp, value, &prev);
     if (rc == MDSM_OK)
@@ -66,7 +74,13 @@ int mdsm_cas(int64_t *addr, int64_t expected, int64_t desired, int64_t *old)
         return rc;
     if (!old)
         return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_cas: old is NULL");
-    int64_t prev = 0;
+    int64_t prev = expected;
+    if (mdsm_space.untracked) {
+        __atomic_compare_exchange_n(addr, &prev, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        *old = prev;
+        return MDSM_OK;
+    }
+    prev = 0;
     wd_call(WD_ATOMIC, "mdsm_cas", home, addr);
     rc = rma_cas64(home, disp, expected, desired, &prev);
     if (rc == MDSM_OK)
