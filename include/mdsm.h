@@ -147,18 +147,20 @@ int mdsm_config_warn_unknown(void);
  * MDSM_PROGRESS=auto (the default) a progress thread starts only where other
  * ranks reach this rank's pages through MPI and MPI provides
  * MPI_THREAD_MULTIPLE; where it is needed but MPI is below that, the lowest
- * such rank warns once that a rank computing outside MPI delays others. All ranks agree on the outcome: if any rank fails, every
- * rank returns an error (MDSM_ERR_REMOTE on the ranks that did not fail
- * themselves) and mdsm stays uninitialised everywhere. MDSM_SPACE_SIZE,
- * MDSM_PAGE_SIZE, MDSM_DISTRIBUTION and MDSM_NUM_LOCKS (or their cfg fields)
- * must resolve to the same values on every rank; otherwise every rank returns
+ * such rank warns once that a rank computing outside MPI delays others.
+ * All ranks agree on the outcome: if any rank fails, every rank returns an
+ * error (MDSM_ERR_REMOTE on the ranks that did not fail themselves) and mdsm
+ * stays uninitialised everywhere. MDSM_SPACE_SIZE, MDSM_PAGE_SIZE,
+ * MDSM_DISTRIBUTION and MDSM_NUM_LOCKS (or their cfg fields) must resolve to
+ * the same values on every rank; otherwise every rank returns
  * MDSM_ERR_MISMATCH, with a message naming the variable and two ranks' values
  * and sources. The other settings may differ per rank.
  * One thread per rank calls it; threads of the rank may use mdsm once it
  * returns (see Threads).
  * Errors: MDSM_ERR_ALREADY_INITIALIZED, MDSM_ERR_INVALID_ARG (comm is
- * MPI_COMM_NULL), MDSM_ERR_CONFIG, MDSM_ERR_MISMATCH, MDSM_ERR_THREAD_LEVEL,
- * MDSM_ERR_MPI, MDSM_ERR_REMOTE. */
+ * MPI_COMM_NULL), MDSM_ERR_CONFIG, MDSM_ERR_MISMATCH, MDSM_ERR_THREAD_LEVEL
+ * (MDSM_PROGRESS=thread below MPI_THREAD_MULTIPLE), MDSM_ERR_MPI,
+ * MDSM_ERR_REMOTE. */
 int mdsm_init(MPI_Comm comm, const mdsm_config_t *cfg);
 
 /* Collective, from one thread per rank, once the rank's other threads have
