@@ -12,6 +12,7 @@
 #include "core/context.h"
 #include "fault/fault.h"
 #include "progress/progress.h"
+#include "rma/quirks.h"
 #include "rma/rma.h"
 #include "space/space.h"
 #include "stats/stats.h"
@@ -193,13 +194,14 @@ static void stop_local(struct mdsm_context *ctx)
     ctx->barrier_heads = NULL;
 }
 
-/* Whether other ranks reach this rank's pages through MPI one-sided calls
+/* Whether other ranks reach this rank's memory through MPI one-sided calls
  * that some transports serve only when this rank enters MPI. Not when every
  * rank uses every home page in place: pages are loads and stores, atomics
- * are the CPU's, locks and notices live in the shared-memory meta window. */
+ * are the CPU's, locks and notices live in the meta window, in shared memory,
+ * which Open MPI serves without the target (QUIRK_SHM_NEEDS_PROGRESS). */
 static int progress_needed(const struct mdsm_context *ctx)
 {
-    return ctx->nranks > 1 && !mdsm_space.untracked;
+    return ctx->nranks > 1 && (!mdsm_space.untracked || quirk_active(QUIRK_SHM_NEEDS_PROGRESS));
 }
 
 static enum progress_mode progress_mode(const struct mdsm_context *ctx)

@@ -49,8 +49,8 @@ void progress_info_print(FILE *out)
 {
     switch (mode_now) {
     case PROGRESS_NOT_NEEDED:
-        fprintf(out, "progress: none needed (no other rank reaches this rank's pages through "
-                     "MPI one-sided calls)\n");
+        fprintf(out, "progress: none needed (no other rank reaches this rank's memory through "
+                     "MPI one-sided calls that wait for it)\n");
         break;
     case PROGRESS_THREAD:
     case PROGRESS_THREAD_NEEDED:
