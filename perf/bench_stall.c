@@ -1,0 +1,110 @@
+/* How long a busy home delays others: rank 1 read-faults pages homed on rank
+ * 0, one fresh page every millisecond, while rank 0 computes for 1.5 s without
+ * calling MPI or mdsm; the baseline is the same fault while rank 0 waits in
+ * MPI_Barrier (its MPI progresses). Prints the median and worst fault during
+ * the computation beside the idle median. Run it where pages cross ranks by
+ * MPI: across hosts (scripts/mpirun-hosts.sh -n 2 build/perf/bench_stall) or
+ * with MDSM_NODE_SHARING=off; MDSM_PROGRESS decides who serves the faults.
+ * Other ranks wait in the barrier. */
+#include <stdint.h>
+#include <time.h>
+
+#define BENCH_NAME "bench_stall"
+#include "bench.h"
+#include "bench_mdsm.h"
+
+#define COMPUTE_S 1.5
+#define PROBE_S   1.2 /* rank 1 stops probing before rank 0 stops computing */
+#define GAP_US    1000
+enum { IDLE_PROBES = 100, BUSY_PROBES = 1100 };
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Local work only: no MPI, no mdsm, no system call but the clock. */
+static uint64_t compute(double seconds)
+{
+    static uint64_t local[4096];
+    uint64_t x = 1;
+    double t0 = now();
+    while (now() - t0 < seconds)
+        for (int i = 0; i < 4096; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            local[i] ^= x;
+        }
+    return local[x % 4096];
+}
+
+static double touch(volatile char *page)
+{
+    double t = now();
+    (void)page[0];
+    return now() - t;
+}
+
+static void gap(void)
+{
+    struct timespec ts = {0, GAP_US * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    bench_check(mdsm_init(MPI_COMM_WORLD, NULL), "mdsm_init");
+    int rank = mdsm_rank();
+    if (mdsm_nranks() < 2) {
+        if (rank == 0)
+            fprintf(stderr, BENCH_NAME ": needs at least 2 ranks\n");
+        mdsm_finalize();
+        return 1;
+    }
+    char *base = NULL;
+    char **pages = bench_pages_homed_on(0, IDLE_PROBES + BUSY_PROBES, mdsm_page_size(), &base);
+    static double idle[IDLE_PROBES], busy[BUSY_PROBES];
+    int nbusy = 0;
+    uint64_t sink = 0;
+
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 1)
+        for (int i = 0; i < IDLE_PROBES; i++) {
+            idle[i] = touch(pages[i]);
+            gap();
+        }
+    MPI_Barrier(MPI_COMM_WORLD); /* rank 0 waits here, in MPI */
+
+    if (rank == 0) {
+        sink = compute(COMPUTE_S);
+    } else if (rank == 1) {
+        double t0 = now();
+        while (nbusy < BUSY_PROBES && now() - t0 < PROBE_S) {
+            busy[nbusy] = touch(pages[IDLE_PROBES + nbusy]);
+            nbusy++;
+            gap();
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    if (rank == 1) {
+        qsort(idle, IDLE_PROBES, sizeof(double), bench_cmp);
+        qsort(busy, (size_t)nbusy, sizeof(double), bench_cmp);
+        double base_s = idle[IDLE_PROBES / 2];
+        bench_header(
+            "read fault on a page homed on a rank that computes, vs while it waits in MPI");
+        bench_row("median fault while the home computes", busy[nbusy / 2], base_s);
+        bench_row("worst fault while the home computes", busy[nbusy - 1], base_s);
+        printf("  (%d faults during the computation; worst %.3f ms)\n", nbusy,
+               busy[nbusy - 1] * 1e3);
+        fflush(stdout);
+    }
+    bench_check(mdsm_barrier(), "mdsm_barrier");
+    bench_check(mdsm_free(base), "mdsm_free");
+    free(pages);
+    bench_check(mdsm_finalize(), "mdsm_finalize");
+    return (int)(sink & 0); /* keeps the computation */
+}
