@@ -12,7 +12,6 @@
 #include "core/context.h"
 #include "fault/fault.h"
 #include "progress/progress.h"
-#include "rma/quirks.h"
 #include "rma/rma.h"
 #include "space/space.h"
 #include "stats/stats.h"
@@ -195,13 +194,14 @@ static void stop_local(struct mdsm_context *ctx)
 }
 
 /* Whether other ranks reach this rank's memory through MPI one-sided calls
- * that some transports serve only when this rank enters MPI. Not when every
- * rank uses every home page in place: pages are loads and stores, atomics
- * are the CPU's, locks and notices live in the meta window, in shared memory,
- * which Open MPI serves without the target (QUIRK_SHM_NEEDS_PROGRESS). */
+ * that some transports serve only when this rank enters MPI. With more than
+ * one rank they do, even on one node with every home page used in place:
+ * locks and notices live in the meta window, whose atomics Open MPI's osc ucx
+ * and MPICH serve only when the target enters MPI (osc rdma over shared
+ * memory does not need it; telling them apart at init is still to do). */
 static int progress_needed(const struct mdsm_context *ctx)
 {
-    return ctx->nranks > 1 && (!mdsm_space.untracked || quirk_active(QUIRK_SHM_NEEDS_PROGRESS));
+    return ctx->nranks > 1;
 }
 
 static enum progress_mode progress_mode(const struct mdsm_context *ctx)

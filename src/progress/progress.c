@@ -48,10 +48,7 @@ static void warn_without_thread(enum progress_mode m)
 void progress_info_print(FILE *out)
 {
     switch (mode_now) {
-    case PROGRESS_NOT_NEEDED:
-        fprintf(out, "progress: none needed (no other rank reaches this rank's memory through "
-                     "MPI one-sided calls that wait for it)\n");
-        break;
+    case PROGRESS_NOT_NEEDED: fprintf(out, "progress: none needed (a single rank)\n"); break;
     case PROGRESS_THREAD:
     case PROGRESS_THREAD_NEEDED:
         fprintf(out, "progress: thread, polling MPI every %d us (MDSM_PROGRESS=%s)\n", interval,

@@ -1,8 +1,7 @@
 /* MPI progress while the application computes: some transports serve
- * one-sided operations only when the target enters MPI, so where other ranks
- * reach this rank's pages through MPI a helper thread polls a never-matching
- * receive every MDSM_PROGRESS_INTERVAL microseconds (MPI_Test drives UCX
- * fully; MPI_Iprobe does not). */
+ * one-sided operations only when the target enters MPI, so with other ranks
+ * a helper thread polls a never-matching receive every MDSM_PROGRESS_INTERVAL
+ * microseconds (MPI_Test drives UCX fully; MPI_Iprobe does not). */
 #ifndef MDSM_PROGRESS_PROGRESS_H
 #define MDSM_PROGRESS_PROGRESS_H
 
@@ -12,7 +11,7 @@
 
 /* What init decided (core/init.c), and why. */
 enum progress_mode {
-    PROGRESS_NOT_NEEDED,       /* nothing of this rank is reached through MPI RMA */
+    PROGRESS_NOT_NEEDED,       /* a single rank */
     PROGRESS_THREAD,           /* MDSM_PROGRESS=thread */
     PROGRESS_THREAD_NEEDED,    /* auto, and needed */
     PROGRESS_OFF_ASKED,        /* MDSM_PROGRESS=off, though needed */

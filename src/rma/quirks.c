@@ -48,11 +48,6 @@ static int mpich(const struct mpi_library *l)
     return l->vendor == VENDOR_MPICH;
 }
 
-static int not_openmpi(const struct mpi_library *l)
-{
-    return l->vendor != VENDOR_OPENMPI;
-}
-
 static const struct quirk table[QUIRK_COUNT] = {
     [QUIRK_ATOMICS64_EMULATED] = {"atomics64_emulated",
                                   "64-bit MPI_Compare_and_swap crashes under osc rdma "
@@ -75,13 +70,6 @@ static const struct quirk table[QUIRK_COUNT] = {
                                 "the base the owner gets back",
                                 "window sizes are rounded up to a multiple of 64 bytes",
                                 "MPICH, any version; seen in 4.0.2", mpich},
-    [QUIRK_SHM_NEEDS_PROGRESS] = {"shm_needs_progress",
-                                  "atomics on an MPI_Win_allocate window within one node wait "
-                                  "until the target rank enters MPI (a lock took 1.8 s while "
-                                  "its home computed)",
-                                  "the progress thread runs even where every rank uses every "
-                                  "home page in place (MDSM_PROGRESS=auto)",
-                                  "any MPI but Open MPI; seen in MPICH 4.0.2", not_openmpi},
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

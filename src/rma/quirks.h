@@ -11,7 +11,6 @@ enum rma_quirk {
     QUIRK_SOLO_WITHOUT_WINDOW, /* one rank: home pages used directly, no window */
     QUIRK_WINDOW_RETRY,        /* window creation retried when it fails collectively */
     QUIRK_WIN_ALLOCATE_PAD,    /* MPI_Win_allocate sizes rounded up to 64 bytes */
-    QUIRK_SHM_NEEDS_PROGRESS,  /* progress thread even where no page crosses ranks by MPI */
     QUIRK_COUNT
 };
 
