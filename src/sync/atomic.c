@@ -74,13 +74,12 @@ int mdsm_cas(int64_t *addr, int64_t expected, int64_t desired, int64_t *old)
         return rc;
     if (!old)
         return mdsm_fail(MDSM_ERR_INVALID_ARG, "mdsm_cas: old is NULL");
-    int64_t prev = expected;
     if (mdsm_space.untracked) {
-        __atomic_compare_exchange_n(addr, &prev, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-        *old = prev;
+        *old = expected; /* replaced by the value found when the exchange fails */
+        __atomic_compare_exchange_n(addr, old, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
         return MDSM_OK;
     }
-    prev = 0;
+    int64_t prev = 0;
     wd_call(WD_ATOMIC, "mdsm_cas", home, addr);
     rc = rma_cas64(home, disp, expected, desired, &prev);
     if (rc == MDSM_OK)
