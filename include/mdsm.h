@@ -379,6 +379,9 @@ typedef struct mdsm_stats {
      * mapped them lazily to save kernel mappings. */
     uint64_t node_read_faults;
     uint64_t node_write_faults;
+    /* This rank's home pages that a rank on another node fetched (once
+     * each): until then writes to a home page raise no fault and no notice. */
+    uint64_t shared_home_pages;
 } mdsm_stats_t;
 
 /* Copies this rank's counters. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */

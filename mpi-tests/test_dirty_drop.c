@@ -64,6 +64,13 @@ MT_MDSM_TEST(dirty_drop, lock_notices_invalidate_dirty_copies)
         MT_EXPECT_EQ(dc_home((const void *)buf), 1);
     /* Rank 0 holds copies of rank 1's pages unless it uses them in place. */
     uint64_t copies = mdsm_nranks() > 1 && !dc_shares_home(1) ? PD_PAGES : 0;
+    /* Rank 0 fetches rank 1's pages once first: rank 1 then tracks its own
+     * writes to them from its next release on. Otherwise rank 0's first
+     * fetches could come after rank 1's writes and need no notice. */
+    if (me == 0)
+        for (size_t i = 0; i < bytes; i += (size_t)mdsm_page_size())
+            MT_EXPECT_EQ(buf[i], 0);
+    MT_EXPECT_OK(mdsm_barrier());
     for (int round = 0; round < 3; round++) {
         if (me == 0)
             for (size_t i = 0; i < bytes; i += PD_STRIDE)

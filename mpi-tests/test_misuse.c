@@ -269,7 +269,9 @@ static void chaining_handler_body(void);
 
 /* The handler must see mdsm's faults: where every rank shares one node, home
  * pages are open for good and nothing faults, so this session keeps node
- * sharing off (pages then fault on first read and first write). */
+ * sharing off (others' pages then fault on first read and first write; a
+ * rank's own pages fault only once another rank has fetched them, so a rank
+ * alone never faults). */
 MT_TEST(misuse, handler_installed_after_init_that_calls_mdsm_handle_fault)
 {
     const char *was = getenv("MDSM_NODE_SHARING");
@@ -294,7 +296,8 @@ static void chaining_handler_body(void)
     MT_ASSERT(x != NULL);
     app_calls = app_served = 0;
     MT_ASSERT(install(chaining_handler) == 0);
-    /* Faults before the next mdsm call: home write faults, and reads of others' pages. */
+    /* Faults before the next mdsm call: reads of others' pages (own pages nobody
+     * fetched yet take writes without a fault). */
     x[(size_t)me * stride] = 500 + me;
     x[(size_t)(n + me) * stride] = 600 + me;
     mt_stderr_begin();
@@ -311,11 +314,18 @@ static void chaining_handler_body(void)
     MT_EXPECT(sigaction(SIGSEGV, &mdsm_handler, NULL) == 0);
     for (int q = 0; q < n; q++)
         MT_EXPECT_EQ(x[(size_t)q * stride], 1500 + q);
-    if (strstr(printed, "SIGSEGV handler was replaced"))
-        mt_fail(__FILE__, __LINE__, "mdsm warned about a handler that passes faults on: '%s'",
-                printed);
+    /* A rank alone never faults (its pages are plain memory), so no fault ever
+     * shows mdsm that the handler passes them on, and it warns as for one
+     * that does not. */
+    int warned = strstr(printed, "SIGSEGV handler was replaced") != NULL;
+    if (warned != (n == 1))
+        mt_fail(__FILE__, __LINE__, "mdsm %s about a handler that passes faults on: '%s'",
+                warned ? "warned" : "did not warn", printed);
     free(printed);
-    MT_EXPECT_GE(app_served, 2);
+    if (n > 1)
+        MT_EXPECT_GE(app_served, 2);
+    else
+        MT_EXPECT_EQ(app_served, 0);
     MT_EXPECT_EQ(app_calls, app_served);
 
     /* Faults that are not mdsm's are left to the caller. */

@@ -257,15 +257,20 @@ static void expect_counts(const mdsm_stats_t *d, uint64_t reads, uint64_t writes
 }
 
 /* node_write_faults counts first writes in an interval to pages homed on this
- * rank's node: its own home pages always (with sharing off its node's home
- * memory is its own), a neighbour's only when they share home memory. Pages
- * are written one apart (every other page homed on the rank), because mdsm
- * opens runs of adjacent home pages for writing at once.
- *   1. own pages, NS_WF_PAGES of them, twice in one interval: N write faults,
- *      N node write faults, no read fault; again in the next interval: N again;
+ * rank's node that it must notice: its own home pages once a rank of another
+ * node has fetched them (with sharing off its node's home memory is its own),
+ * a neighbour's when they share home memory. Pages are written one apart
+ * (every other page homed on the rank), because mdsm opens runs of adjacent
+ * home pages for writing at once.
+ *   1. own pages, NS_WF_PAGES of them, twice in one interval, and again in the
+ *      next: no fault at all, since no other rank has fetched them;
  *   2. pages homed on rank (r+1) % n: N write faults, and N node write faults
  *      and no read fault if it shares home memory with it, else 0 node write
- *      faults and N read faults (the first write fetches the page).
+ *      faults and N read faults (the first write fetches the page);
+ *   3. after two barriers (the fetches of 2 are over at the first; the second
+ *      releases), each rank has counted N shared home pages, and its own pages
+ *      take N write faults and N node write faults, unless rank (r-1) % n
+ *      shares its home memory (it wrote them in place: nobody fetched them).
  * Where writes are untracked (every rank on one sharing node: nothing can hold
  * a stale copy), home pages are read-write for good and none of these faults.
  * Every rank then checks every written word. */
@@ -283,9 +288,7 @@ MT_MDSM_TEST(node_sharing, node_write_faults_counted)
     for (int r = 0; r < n; r++)
         complete &= dc_pages_homed_on(base, npages, r, 2, lists[r], NS_WF_PAGES) == NS_WF_PAGES;
     MT_EXPECT(complete);
-    int nb = (me + 1) % n;
-    /* Untracked (every rank on one sharing node): home pages never fault. */
-    uint64_t own_faults = dc_writes_untracked() ? 0 : NS_WF_PAGES;
+    int nb = (me + 1) % n, prev = (me + n - 1) % n;
     char what[160];
     mdsm_stats_t d;
 
@@ -294,7 +297,7 @@ MT_MDSM_TEST(node_sharing, node_write_faults_counted)
         write_pages(base, lists[me], NS_WF_PAGES, 0, interval, &d);
         snprintf(what, sizeof(what), "interval %d: %d pages homed on this rank, written twice",
                  interval, NS_WF_PAGES);
-        expect_counts(&d, 0, own_faults, own_faults, what);
+        expect_counts(&d, 0, 0, 0, what);
         MT_EXPECT_OK(mdsm_barrier());
     }
 
@@ -304,17 +307,32 @@ MT_MDSM_TEST(node_sharing, node_write_faults_counted)
              dc_share_word(nb));
     uint64_t nb_writes = shares && dc_writes_untracked() ? 0 : NS_WF_PAGES;
     expect_counts(&d, shares ? 0 : NS_WF_PAGES, nb_writes, shares ? nb_writes : 0, what);
+
+    mdsm_stats_t s0, s1;
+    MT_EXPECT_OK(mdsm_stats_get(&s0));
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_stats_get(&s1));
+    uint64_t own_faults = dc_shares_home(prev) ? 0 : NS_WF_PAGES;
+    if (s1.shared_home_pages - s0.shared_home_pages != own_faults)
+        mt_fail(__FILE__, __LINE__, "%llu of this rank's home pages became shared; expected %llu",
+                (unsigned long long)(s1.shared_home_pages - s0.shared_home_pages),
+                (unsigned long long)own_faults);
+    write_pages(base, lists[me], NS_WF_PAGES, 4, 9, &d);
+    snprintf(what, sizeof(what), "%d pages homed on this rank, after rank %d fetched them",
+             NS_WF_PAGES, prev);
+    expect_counts(&d, 0, own_faults, own_faults, what);
     MT_EXPECT_OK(mdsm_barrier());
 
-    /* Rank r wrote words 0-1 of its own pages (last in interval 1) and words
-     * 2-3 of the pages of rank (r+1) % n. */
+    /* Rank r wrote words 0-1 of its own pages (last in interval 1), words 2-3
+     * of the pages of rank (r+1) % n, and words 4-5 of its own pages. */
     struct dc_tally tally = {0};
     for (int r = 0; r < n; r++) {
         for (size_t i = 0; i < NS_WF_PAGES; i++) {
             size_t p = lists[r][i];
             volatile int64_t *w = page_words(base, p);
-            for (int k = 0; k < 4; k++) {
-                int64_t want = ns_value(p, (uint64_t)k, k < 2 ? 1 : 7);
+            for (int k = 0; k < 6; k++) {
+                int64_t want = ns_value(p, (uint64_t)k, k < 2 ? 1 : k < 4 ? 7 : 9);
                 if (w[k] != want)
                     DC_MISMATCH(&tally, "page %zu (home rank %d) word %d is %lld, expected %lld", p,
                                 r, k, (long long)w[k], (long long)want);
@@ -323,6 +341,110 @@ MT_MDSM_TEST(node_sharing, node_write_faults_counted)
     }
     DC_TALLY_END(&tally, "values after the writes");
     free(lists);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)base));
+}
+
+/* ---- e. own home pages: private until another node fetches them --------------- */
+
+/* One word of page p, read with its counters: returns the value and adds the
+ * read faults it took to *faults. */
+static int64_t read_counted(volatile char *base, size_t p, uint64_t *faults)
+{
+    mdsm_stats_t s0, s1;
+    MT_EXPECT_OK(mdsm_stats_get(&s0));
+    int64_t v = page_words(base, p)[0];
+    MT_EXPECT_OK(mdsm_stats_get(&s1));
+    *faults += s1.read_faults - s0.read_faults;
+    return v;
+}
+
+/* Writes word 0 of page p; returns the write faults it took. */
+static uint64_t write_counted(volatile char *base, size_t p, int64_t v)
+{
+    mdsm_stats_t s0, s1;
+    MT_EXPECT_OK(mdsm_stats_get(&s0));
+    page_words(base, p)[0] = v;
+    MT_EXPECT_OK(mdsm_stats_get(&s1));
+    return s1.write_faults - s0.write_faults;
+}
+
+/* A rank's own home page takes writes without a fault or a notice until a
+ * rank of another node fetches it. The case that must not go wrong: the home
+ * writes the page after that first fetch but before its next release (still
+ * without a fault, since it cannot know yet); that release must still name
+ * the page, or the reader keeps its stale copy. Rank r homes pages P and R,
+ * rank nb = r+1 reads them:
+ *   1. r writes P and R (no fault); mdsm_barrier; nb reads P (a fetch unless
+ *      it shares r's home memory);
+ *   2. MPI_Barrier (the fetch is over, no mdsm release); r writes P again: no
+ *      fault; mdsm_barrier: r counts 1 shared home page, and nb must read the
+ *      new value (a fetch again: its copy was invalidated);
+ *   3. the same through a lock: nb reads R; MPI_Barrier; r writes R under
+ *      lock r (no fault); MPI_Barrier; nb takes lock r and must read it;
+ *   4. r writes P again: now one write fault.
+ * Where nb shares r's home memory nothing faults and nothing is fetched. */
+MT_MDSM_TEST(node_sharing, own_home_page_written_after_a_first_fetch_is_noticed)
+{
+    NS_BEGIN();
+    int n = mdsm_nranks(), me = mdsm_rank();
+    int nb = (me + 1) % n, prev = (me + n - 1) % n;
+    size_t npages = 2 * (size_t)n, mine[2], theirs[2];
+    volatile char *base = mdsm_alloc(npages * (size_t)mdsm_page_size());
+    MT_ASSERT(base != NULL);
+    MT_ASSERT(dc_pages_homed_on(base, npages, me, 1, mine, 2) == 2);
+    MT_ASSERT(dc_pages_homed_on(base, npages, prev, 1, theirs, 2) == 2);
+    int fetched = !dc_shares_home(nb);    /* nb fetches this rank's pages */
+    int fetching = !dc_shares_home(prev); /* this rank fetches prev's */
+    uint64_t faults = 0;
+
+    /* 1 */
+    MT_EXPECT_EQ(write_counted(base, mine[0], ns_value(mine[0], 0, 1)) +
+                     write_counted(base, mine[1], ns_value(mine[1], 0, 1)),
+                 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_EQ(read_counted(base, theirs[0], &faults), ns_value(theirs[0], 0, 1));
+    MT_EXPECT_EQ(faults, fetching ? 1 : 0);
+
+    /* 2 */
+    MPI_Barrier(MPI_COMM_WORLD);
+    MT_EXPECT_EQ(write_counted(base, mine[0], ns_value(mine[0], 0, 2)), 0);
+    mdsm_stats_t s0, s1;
+    MT_EXPECT_OK(mdsm_stats_get(&s0));
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_stats_get(&s1));
+    MT_EXPECT_EQ(s1.shared_home_pages - s0.shared_home_pages, fetched ? 1 : 0);
+    faults = 0;
+    int64_t v = read_counted(base, theirs[0], &faults);
+    if (v != ns_value(theirs[0], 0, 2))
+        mt_fail(__FILE__, __LINE__,
+                "after mdsm_barrier page %zu (home rank %d) reads %lld, expected %lld: its home "
+                "wrote it after this rank's first fetch, before its release",
+                theirs[0], prev, (long long)v, (long long)ns_value(theirs[0], 0, 2));
+    MT_EXPECT_EQ(faults, fetching ? 1 : 0);
+
+    /* 3 */
+    MT_EXPECT_EQ(page_words(base, theirs[1])[0], ns_value(theirs[1], 0, 1));
+    MPI_Barrier(MPI_COMM_WORLD);
+    MT_EXPECT_OK(mdsm_lock(me));
+    MT_EXPECT_EQ(write_counted(base, mine[1], ns_value(mine[1], 0, 3)), 0);
+    MT_EXPECT_OK(mdsm_unlock(me));
+    MPI_Barrier(MPI_COMM_WORLD);
+    MT_EXPECT_OK(mdsm_lock(prev));
+    v = page_words(base, theirs[1])[0];
+    if (v != ns_value(theirs[1], 0, 3))
+        mt_fail(__FILE__, __LINE__,
+                "under lock %d page %zu (home rank %d) reads %lld, expected %lld: its home wrote "
+                "it under the lock after this rank's first fetch",
+                prev, theirs[1], prev, (long long)v, (long long)ns_value(theirs[1], 0, 3));
+    MT_EXPECT_OK(mdsm_unlock(prev));
+    MT_EXPECT_OK(mdsm_barrier());
+
+    /* 4 */
+    MT_EXPECT_EQ(write_counted(base, mine[0], ns_value(mine[0], 0, 4)),
+                 fetched && !dc_writes_untracked() ? 1 : 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_EQ(page_words(base, theirs[0])[0], ns_value(theirs[0], 0, 4));
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free((void *)base));
 }

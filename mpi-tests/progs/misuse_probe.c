@@ -2,7 +2,8 @@
  * one line before the crash (run by mdsm_add_check, expecting failure):
  *   misuse_probe after-finalize     a load of former global memory after mdsm_finalize
  *   misuse_probe munmap-touch       rank 0 unmaps a cached page homed on rank 1, then reads it
- *   misuse_probe munmap-release     rank 0 unmaps a home page it wrote, then releases
+ *   misuse_probe munmap-release     rank 0 unmaps a home page rank 1 cached and rank 0
+ *                                   wrote, then releases
  * Prints "probe: not reached" if the process survives the misuse. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +62,17 @@ static int munmap_release(void)
 {
     long ps;
     volatile int *p = setup(&ps);
+    CHECK(mdsm_nranks() >= 2);
+    int v = 0;
+    if (mdsm_rank() == 1)
+        v = p[0]; /* cached elsewhere: rank 0's writes to its home page are tracked from now */
+    CHECK(mdsm_barrier() == MDSM_OK);
     if (mdsm_rank() == 0) {
         p[0] = 8; /* a home page written this interval */
         CHECK(munmap((void *)p, (size_t)ps) == 0);
     }
     CHECK(mdsm_barrier() == MDSM_OK);
-    return 0;
+    return v;
 }
 
 int main(int argc, char **argv)

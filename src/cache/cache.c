@@ -22,10 +22,12 @@
 
 struct cache_page {
     uint8_t state;
-    uint8_t listed;   /* in the dirty list */
-    uint8_t fetching; /* INVALID, a thread fetches it now with the lock dropped */
-    uint8_t stale;    /* invalidated while fetching: the fetched data is not used */
-    uint64_t slot;    /* cache slot of a remote page holding memory, or NO_SLOT */
+    uint8_t listed;    /* in the dirty list */
+    uint8_t fetching;  /* INVALID, a thread fetches it now with the lock dropped */
+    uint8_t stale;     /* invalidated while fetching: the fetched data is not used */
+    uint8_t shared;    /* homed on this rank, and another node has fetched it (sharer bit seen) */
+    uint8_t announced; /* remote: this rank has set its sharer bit at the home */
+    uint64_t slot;     /* cache slot of a remote page holding memory, or NO_SLOT */
 };
 
 /* Every table below is guarded by one mutex, held for short steps: a fetch
@@ -60,6 +62,15 @@ static struct {
     uint64_t ndraining;
     struct mdsm_run *runs;
     cache_written_fn written;
+    /* Sharer bits (space.h) of this rank's home pages already acted on, and
+     * where this rank's home pages lie in each allocation: the only words a
+     * release reads. */
+    uint32_t *sharers_seen;
+    struct home_span {
+        uint64_t lo, hi; /* first and last page homed on this rank */
+    } * spans;
+    size_t nspans, cap_spans;
+    int classify; /* own home pages start private: nranks > 1 and writes tracked */
     /* Kernel mappings (VMAs) of the range: 1 + the boundaries between pages of
      * different backing file or protection, kept as states change. */
     uint64_t maps, budget, kernel_max;
@@ -138,6 +149,11 @@ static void set_state(uint64_t page, uint8_t state)
     }
 }
 
+static size_t sharers_bytes(void)
+{
+    return (size_t)((c.npages + 31) / 32) * sizeof(uint32_t);
+}
+
 int cache_init(const struct mdsm_settings *s, cache_written_fn written)
 {
     memset(&c, 0, sizeof(c));
@@ -156,8 +172,10 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     c.runs = malloc((c.page_size / 2 + 1) * sizeof(*c.runs));
     c.opened_cap = c.npages;
     c.opened = lazy_array(c.opened_cap * sizeof(*c.opened));
+    c.sharers_seen = lazy_array(sharers_bytes());
+    c.classify = mdsm_space.nranks > 1 && !mdsm_space.untracked;
     if (!c.pages || !c.dirty || !c.draining || !c.twins || !c.slot_page || !c.free_slots ||
-        !c.runs || !c.opened) {
+        !c.runs || !c.opened || !c.sharers_seen) {
         cache_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "cache: tables for %llu slots",
                                   (unsigned long long)c.nslots);
@@ -181,7 +199,10 @@ void cache_fini(void)
         munmap(c.free_slots, c.nslots * sizeof(*c.free_slots));
     if (c.opened)
         munmap(c.opened, c.opened_cap * sizeof(*c.opened));
+    if (c.sharers_seen)
+        munmap(c.sharers_seen, sharers_bytes());
     free(c.runs);
+    free(c.spans);
     memset(&c, 0, sizeof(c));
 }
 
@@ -500,7 +521,13 @@ static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
         c.slot_page[p->slot] = page;
     }
     wd_step(&wd_fault, WD_FAULT_FETCH);
+    int announce = !p->announced;
     pthread_mutex_unlock(&mu);
+    /* The sharer bit is complete at the home before the get reads the page:
+     * a home that has not seen it yet has not released since, so every write
+     * it makes after the get is noticed at its next release (classify). */
+    if (announce && rma_or32(home, space_sharers_disp(page), space_sharers_bit(page)) != MDSM_OK)
+        fatal("cannot register as a sharer of a page at its home");
     if (rma_get(home, space_disp(page), space_cache_view(page), c.page_size) != MDSM_OK)
         fatal("cannot fetch a page from its home");
     if (is_write)
@@ -508,6 +535,7 @@ static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
     pthread_mutex_lock(&mu);
     wd_end(&wd_fault);
     p->fetching = 0;
+    p->announced = 1;
     c.nfetching--;
     pthread_cond_broadcast(&done);
     mdsm_stat.read_faults++;
@@ -526,6 +554,13 @@ static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
         protect(page, PROT_READ);
         set_state(page, PAGE_CACHED);
     }
+}
+
+/* Writes to the page need not be noticed: every rank uses it in place, or it
+ * is this rank's own and no other node has fetched it. */
+static int untracked(uint64_t page, const struct cache_page *p)
+{
+    return mdsm_space.untracked || (mdsm_space.pages[page].home == mdsm_space.rank && !p->shared);
 }
 
 static int resolve(void *addr, uint64_t page, struct cache_page *p, int is_write)
@@ -557,7 +592,7 @@ static int resolve(void *addr, uint64_t page, struct cache_page *p, int is_write
         mdsm_stat.write_faults++;
         return 1;
     case PAGE_HOME_NONE:
-        if (mdsm_space.untracked) { /* nothing to notice: open for good */
+        if (untracked(page, p)) { /* nothing to notice: open for good */
             protect(page, PROT_READ | PROT_WRITE);
             set_state(page, PAGE_HOME_OPEN);
             note_opened(page);
@@ -638,9 +673,50 @@ static void protect_written(int prot)
         protect_run(run, run_len, prot);
 }
 
+/* Own home pages that another node fetched since the last release: from now
+ * on read-only, so that writes are noticed, and noticed once now, since this
+ * rank may have written them since the fetch. Reads only the sharer words
+ * that hold this rank's home pages, and acts on each bit once. */
+static void classify_locked(void)
+{
+    if (!c.classify || c.nspans == 0)
+        return;
+    rma_home_sync();
+    for (size_t i = 0; i < c.nspans; i++) {
+        for (uint64_t w = c.spans[i].lo >> 5; w <= c.spans[i].hi >> 5; w++) {
+            uint32_t now = __atomic_load_n(space_sharers_word(w << 5), __ATOMIC_RELAXED);
+            uint32_t fresh = now & ~c.sharers_seen[w];
+            if (fresh == 0)
+                continue;
+            c.sharers_seen[w] = now;
+            for (; fresh; fresh &= fresh - 1) {
+                uint64_t page = (w << 5) + (uint64_t)__builtin_ctz(fresh);
+                struct cache_page *p = &c.pages[page];
+                if (mdsm_space.pages[page].alloc == 0 ||
+                    mdsm_space.pages[page].home != mdsm_space.rank || p->shared)
+                    continue;
+                p->shared = 1;
+                if (p->state == PAGE_HOME_OPEN && c.maps + 2 > c.budget) {
+                    make_room(2, NO_SLOT);
+                    if (c.maps + 2 > c.budget) /* closed, it maps again at its next access */
+                        close_home_run(page, NO_SLOT);
+                }
+                if (p->state == PAGE_HOME_OPEN) {
+                    protect(page, PROT_READ);
+                    set_state(page, PAGE_HOME_CLEAN);
+                }
+                if (p->state != PAGE_HOME_DIRTY) /* a dirty one is noticed below */
+                    c.written(page);
+                mdsm_stat.shared_home_pages++;
+            }
+        }
+    }
+}
+
 static int release_locked(void)
 {
     int rc = MDSM_OK;
+    classify_locked();
     /* In address order, so that neighbouring pages share one mprotect. */
     qsort(c.dirty, c.ndirty, sizeof(*c.dirty), by_page);
     /* Write-protected first: a thread writing meanwhile faults and waits for
@@ -755,7 +831,9 @@ static uint8_t initial_state(uint64_t page, int lazy)
         return PAGE_INVALID;
     if (lazy)
         return PAGE_HOME_NONE;
-    return mdsm_space.untracked ? PAGE_HOME_OPEN : PAGE_HOME_CLEAN;
+    /* Nobody caches a page of a new allocation: this rank's own are private. */
+    return mdsm_space.untracked || mdsm_space.pages[page].home == mdsm_space.rank ? PAGE_HOME_OPEN
+                                                                                  : PAGE_HOME_CLEAN;
 }
 
 /* How many mappings the allocation adds in the given mode. */
@@ -788,6 +866,16 @@ static int fits(uint64_t start, uint64_t npages, int *lazy)
 int cache_fit_alloc(uint64_t start, uint64_t npages, size_t bytes, int *lazy)
 {
     pthread_mutex_lock(&mu);
+    if (c.nspans == c.cap_spans) { /* room for this allocation's span (cache_on_alloc) */
+        size_t cap = c.cap_spans ? 2 * c.cap_spans : 16;
+        struct home_span *t = realloc(c.spans, cap * sizeof(*t));
+        if (!t) {
+            pthread_mutex_unlock(&mu);
+            return mdsm_fail(MDSM_ERR_NO_MEMORY, "mdsm_alloc(%zu): home span table", bytes);
+        }
+        c.spans = t;
+        c.cap_spans = cap;
+    }
     int ok = fits(start, npages, lazy);
     int64_t need = ok ? 0 : alloc_cost(start, npages, 1);
     uint64_t used = c.maps;
@@ -804,12 +892,31 @@ int cache_fit_alloc(uint64_t start, uint64_t npages, size_t bytes, int *lazy)
                      (unsigned long long)c.kernel_max, (unsigned long long)used, c.page_size);
 }
 
+/* Records where this rank's home pages lie in [start, start+npages) (room
+ * reserved by cache_fit_alloc). */
+static void add_span(uint64_t start, uint64_t npages)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (uint64_t pg = start; pg < start + npages; pg++) {
+        if (mdsm_space.pages[pg].home == mdsm_space.rank) {
+            lo = lo == UINT64_MAX ? pg : lo;
+            hi = pg;
+        }
+    }
+    if (c.classify && lo != UINT64_MAX && c.nspans < c.cap_spans)
+        c.spans[c.nspans++] = (struct home_span){lo, hi};
+}
+
 void cache_on_alloc(uint64_t start, uint64_t npages, int lazy)
 {
     pthread_mutex_lock(&mu);
+    add_span(start, npages);
     for (uint64_t pg = start; pg < start + npages; pg++) {
-        c.pages[pg].listed = 0;
-        c.pages[pg].slot = NO_SLOT;
+        struct cache_page *p = &c.pages[pg];
+        p->listed = 0;
+        p->shared = 0;
+        p->announced = 0;
+        p->slot = NO_SLOT;
         set_state(pg, initial_state(pg, lazy));
     }
     pthread_mutex_unlock(&mu);
@@ -837,7 +944,13 @@ void cache_on_free(uint64_t start, uint64_t npages)
             free_slot(p);
         set_state(pg, PAGE_UNUSED);
         p->listed = 0;
+        c.sharers_seen[pg >> 5] &= ~space_sharers_bit(pg); /* space_free clears the bit */
     }
+    size_t left = 0;
+    for (size_t i = 0; i < c.nspans; i++)
+        if (c.spans[i].hi < start || c.spans[i].lo >= start + npages)
+            c.spans[left++] = c.spans[i];
+    c.nspans = left;
     /* Forget the freed pages' pending changes. */
     uint64_t kept = 0;
     for (uint64_t i = 0; i < c.ndirty; i++)

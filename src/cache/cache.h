@@ -17,7 +17,8 @@ enum page_state {
     PAGE_HOME_DIRTY, /* homed on this node, written this interval: read-write */
     PAGE_DRAINING,   /* remote, dropped, its diff in flight: its memory unchanged until the flush */
     PAGE_HOME_NONE,  /* homed on this node, closed to save mappings: mapped at the next access */
-    PAGE_HOME_OPEN   /* homed on this node, every rank on it (untracked): read-write for good */
+    PAGE_HOME_OPEN   /* homed on this node, writes untracked (every rank on it, or this rank's
+                      * own page no other node has fetched): read-write */
 };
 
 /* Called for each page whose changes reached its home (or that this rank wrote

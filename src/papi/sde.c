@@ -46,6 +46,8 @@ static const struct sde_event events[] = {
           "Read faults on pages homed on this node: no transfer"),
     EVENT(NODE_WRITE_FAULTS, node_write_faults, SDE_COUNT,
           "First writes to pages homed on this node: no twin, no diff"),
+    EVENT(SHARED_HOME_PAGES, shared_home_pages, SDE_COUNT,
+          "This rank's home pages that another node has fetched"),
 };
 
 #define NUM_EVENTS ((int)(sizeof(events) / sizeof(events[0])))

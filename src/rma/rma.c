@@ -253,6 +253,27 @@ int rma_flush_home(void)
     return pending_flush(&home_pending, home_win, "MPI_Win_flush (home)");
 }
 
+int rma_or32(int rank, uint64_t disp, uint32_t bits)
+{
+    if (solo_arena) {
+        __atomic_fetch_or((uint32_t *)(solo_arena + disp), bits, __ATOMIC_SEQ_CST);
+        return MDSM_OK;
+    }
+    MPI_TRY(MPI_Accumulate(&bits, 1, MPI_UINT32_T, rank, (MPI_Aint)disp, 1, MPI_UINT32_T, MPI_BOR,
+                           home_win),
+            "MPI_Accumulate (sharer bit)");
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer bit)");
+    return MDSM_OK;
+}
+
+void rma_home_sync(void)
+{
+    if (solo_arena)
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    else
+        MPI_Win_sync(home_win);
+}
+
 /* Emulated atomics: a 32-bit spin lock per stripe at the target serialises
  * every 64-bit atomic on the locations that hash to it. The threads of a rank
  * first take a local mutex per stripe index, so that at most one of them

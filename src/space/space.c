@@ -143,20 +143,20 @@ static int open_files(const struct mdsm_settings *s)
         MPI_Comm_size(node, &lsize);
     sp->sharing_wanted = s->node_sharing;
     if (s->node_sharing && lsize > 1) {
-        share_node_file(node, sp->size, &sp->node_fd);
+        share_node_file(node, sp->view_size, &sp->node_fd);
         sp->sharing = sp->node_fd >= 0;
         sp->sharing_failed = !sp->sharing;
     } else if (!s->node_sharing) {
         snprintf(sp->sharing_note, sizeof(sp->sharing_note), "off (MDSM_NODE_SHARING=off)");
     }
-    sp->own_fd = make_file("mdsm-cache", sp->size);
+    sp->own_fd = make_file("mdsm-cache", sp->view_size);
     if (sp->own_fd < 0)
         return mdsm_fail_internal(MDSM_ERR_SYSTEM, "space: memfd for pages: %s", strerror(errno));
     if (!sp->sharing)
         sp->node_fd = sp->own_fd;
-    sp->cache_view = map_view(sp->own_fd, sp->size);
-    sp->arena = sp->sharing ? map_view(sp->node_fd, sp->size) : sp->cache_view;
-    sp->arena_size = sp->size;
+    sp->cache_view = map_view(sp->own_fd, sp->view_size);
+    sp->arena = sp->sharing ? map_view(sp->node_fd, sp->view_size) : sp->cache_view;
+    sp->arena_size = sp->view_size;
     if (!sp->cache_view || !sp->arena)
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: mapping the page views: %s",
                                   strerror(errno));
@@ -176,9 +176,9 @@ static void close_files(void)
 {
     struct space *sp = &mdsm_space;
     if (sp->arena && sp->arena != sp->cache_view)
-        munmap(sp->arena, sp->size);
+        munmap(sp->arena, sp->view_size);
     if (sp->cache_view)
-        munmap(sp->cache_view, sp->size);
+        munmap(sp->cache_view, sp->view_size);
     if (sp->node_fd >= 0 && sp->node_fd != sp->own_fd)
         close(sp->node_fd);
     if (sp->own_fd >= 0)
@@ -204,6 +204,10 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     sp->page_shift = (unsigned)__builtin_ctzll(s->page_size);
     sp->size = (s->space_size + s->page_size - 1) & ~(s->page_size - 1);
     sp->npages = sp->size >> sp->page_shift;
+    /* The sharer bits follow the pages in each file, OS-page aligned. */
+    size_t os_page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t dir_bytes = (size_t)((sp->npages + 31) / 32) * sizeof(uint32_t);
+    sp->view_size = sp->size + ((dir_bytes + os_page - 1) & ~(os_page - 1));
     sp->rank = rank;
     sp->nranks = nranks;
     sp->distribution = s->distribution;
@@ -271,9 +275,9 @@ void space_forget_in_child(void)
     if (sp->base)
         mmap(sp->base, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
     if (sp->cache_view)
-        mmap(sp->cache_view, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+        mmap(sp->cache_view, sp->view_size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
     if (sp->arena && sp->arena != sp->cache_view)
-        mmap(sp->arena, sp->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+        mmap(sp->arena, sp->view_size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
 }
 
 int space_range_mapped(const void *addr, size_t len)
@@ -344,6 +348,17 @@ static int map_home_run(uint64_t page, uint64_t n, int prot)
     return MDSM_OK;
 }
 
+/* A new allocation's page homed on this node: inaccessible when lazy;
+ * read-write where untracked, or homed on this rank (nobody else holds a copy
+ * yet); read-only otherwise, so that the first write is noticed. */
+static int home_prot(uint64_t page, int lazy)
+{
+    struct space *sp = &mdsm_space;
+    if (lazy)
+        return PROT_NONE;
+    return sp->untracked || sp->pages[page].home == sp->rank ? PROT_READ | PROT_WRITE : PROT_READ;
+}
+
 int space_map_homes(int idx, int lazy)
 {
     struct space *sp = &mdsm_space;
@@ -351,15 +366,15 @@ int space_map_homes(int idx, int lazy)
     /* Lazy without sharing: the pages are already there, inaccessible. */
     if (lazy && !sp->sharing)
         return MDSM_OK;
-    int prot = lazy ? PROT_NONE : sp->untracked ? PROT_READ | PROT_WRITE : PROT_READ;
     uint64_t end = a->start + a->npages;
     for (uint64_t p = a->start; p < end;) {
         if (!space_node_homed(p)) {
             p++;
             continue;
         }
+        int prot = home_prot(p, lazy);
         uint64_t q = p + 1;
-        while (q < end && space_node_homed(q))
+        while (q < end && space_node_homed(q) && home_prot(q, lazy) == prot)
             q++;
         if (map_home_run(p, q - p, prot) != MDSM_OK)
             return MDSM_ERR_NO_MEMORY;
@@ -392,8 +407,11 @@ int space_free(int idx)
     /* Back to the own file, inaccessible: one mapping with its neighbours again. */
     mmap(space_page_addr(a->start), len, PROT_NONE, FILE_FLAGS | MAP_FIXED, sp->own_fd,
          (off_t)space_disp(a->start));
-    for (uint64_t p = a->start; p < a->start + a->npages; p++)
+    for (uint64_t p = a->start; p < a->start + a->npages; p++) {
+        if (sp->pages[p].home == sp->rank) /* others' fetches are over: the ranks synchronised */
+            __atomic_fetch_and(space_sharers_word(p), ~space_sharers_bit(p), __ATOMIC_RELAXED);
         sp->pages[p] = (struct space_page){0, 0};
+    }
     /* Zero the memory (and give it back) for the next user. */
     space_discard_copies(a->start, a->npages);
     if (sp->sharing && sp->node_leader)

@@ -11,7 +11,12 @@
  *    homed on the node is read and written in place.
  * Each file also has a permanent read-write view: the home view is the RMA
  * window's memory; the cache view is where fetches land and diffs are read
- * from, so that a fault needs one protection change at the global address. */
+ * from, so that a fault needs one protection change at the global address.
+ *
+ * After the pages, each file holds one sharer bit per page (at offset size, in
+ * the home window): a rank sets the bit at a page's home, with an MPI atomic,
+ * before it first fetches the page. A home page whose bit is clear has no copy
+ * on another node, so its writes need no protection fault and no notice. */
 #ifndef MDSM_SPACE_SPACE_H
 #define MDSM_SPACE_SPACE_H
 
@@ -35,6 +40,7 @@ struct space_alloc {
 struct space {
     char *base;
     size_t size, page_size;
+    size_t view_size; /* size + the sharer bits: each file and view */
     unsigned page_shift;
     uint64_t npages;
     int rank, nranks, distribution;
@@ -93,7 +99,7 @@ int space_alloc(uint64_t npages, uint64_t *start);
 
 /* Maps the allocation's pages homed on this node from the node file,
  * read-only so that the first write of an interval is noticed (read-write
- * when untracked); with lazy,
+ * when untracked, and this rank's own home pages, which nobody caches yet); with lazy,
  * inaccessible instead (the cache maps each at its first access), which needs
  * no mapping of its own where the node file is the own file. */
 int space_map_homes(int idx, int lazy);
@@ -144,6 +150,23 @@ static inline char *space_cache_view(uint64_t page)
 static inline int space_node_homed(uint64_t page)
 {
     return mdsm_space.shares[mdsm_space.pages[page].home];
+}
+
+/* The sharer bits (see the top): page's word in the home view, and its
+ * displacement in the home window. */
+static inline uint32_t *space_sharers_word(uint64_t page)
+{
+    return (uint32_t *)(mdsm_space.arena + mdsm_space.size) + (page >> 5);
+}
+
+static inline uint32_t space_sharers_bit(uint64_t page)
+{
+    return (uint32_t)1 << (page & 31);
+}
+
+static inline uint64_t space_sharers_disp(uint64_t page)
+{
+    return mdsm_space.size + (page >> 5) * sizeof(uint32_t);
 }
 
 /* Gives the memory of [page, page+n) in the own file back (its copies read as
