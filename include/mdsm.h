@@ -274,8 +274,11 @@ int mdsm_handle_fault(int sig, mdsm_siginfo_t *info, void *ucontext);
  * write per interval, so that ranks on other nodes drop their copies at their
  * next acquire. Where every rank of the job is on one node, no rank can hold
  * a copy: home pages are then mapped read-write for good and writes are not
- * tracked at all (no write faults, no notices), as with threads. Pages homed
- * on other nodes are cached as described. */
+ * tracked at all (no write faults, no notices), as with threads. A rank's
+ * own home pages are not tracked either until a rank of another node first
+ * fetches one (shared_home_pages in mdsm_stats_t counts them): a page only
+ * its home uses costs nothing at a release. Pages homed on other nodes are
+ * cached as described. */
 
 /* Collective: every rank passes the same bytes. Returns page-aligned,
  * zero-filled global memory at the same address on every rank, homed by

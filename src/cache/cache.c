@@ -62,10 +62,10 @@ static struct {
     uint64_t ndraining;
     struct mdsm_run *runs;
     cache_written_fn written;
-    /* Sharer bits (space.h) of this rank's home pages already acted on, and
-     * where this rank's home pages lie in each allocation: the only words a
+    /* Sharer bytes (space.h) of this rank's home pages already acted on, and
+     * where this rank's home pages lie in each allocation: the only bytes a
      * release reads. */
-    uint32_t *sharers_seen;
+    uint8_t *sharers_seen;
     struct home_span {
         uint64_t lo, hi; /* first and last page homed on this rank */
     } * spans;
@@ -149,11 +149,6 @@ static void set_state(uint64_t page, uint8_t state)
     }
 }
 
-static size_t sharers_bytes(void)
-{
-    return (size_t)((c.npages + 31) / 32) * sizeof(uint32_t);
-}
-
 int cache_init(const struct mdsm_settings *s, cache_written_fn written)
 {
     memset(&c, 0, sizeof(c));
@@ -172,7 +167,7 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     c.runs = malloc((c.page_size / 2 + 1) * sizeof(*c.runs));
     c.opened_cap = c.npages;
     c.opened = lazy_array(c.opened_cap * sizeof(*c.opened));
-    c.sharers_seen = lazy_array(sharers_bytes());
+    c.sharers_seen = lazy_array(c.npages);
     c.classify = mdsm_space.nranks > 1 && !mdsm_space.untracked;
     if (!c.pages || !c.dirty || !c.draining || !c.twins || !c.slot_page || !c.free_slots ||
         !c.runs || !c.opened || !c.sharers_seen) {
@@ -200,7 +195,7 @@ void cache_fini(void)
     if (c.opened)
         munmap(c.opened, c.opened_cap * sizeof(*c.opened));
     if (c.sharers_seen)
-        munmap(c.sharers_seen, sharers_bytes());
+        munmap(c.sharers_seen, c.npages);
     free(c.runs);
     free(c.spans);
     memset(&c, 0, sizeof(c));
@@ -523,10 +518,10 @@ static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
     wd_step(&wd_fault, WD_FAULT_FETCH);
     int announce = !p->announced;
     pthread_mutex_unlock(&mu);
-    /* The sharer bit is complete at the home before the get reads the page:
+    /* The sharer byte is complete at the home before the get reads the page:
      * a home that has not seen it yet has not released since, so every write
      * it makes after the get is noticed at its next release (classify). */
-    if (announce && rma_or32(home, space_sharers_disp(page), space_sharers_bit(page)) != MDSM_OK)
+    if (announce && rma_mark(home, space_sharers_disp(page)) != MDSM_OK)
         fatal("cannot register as a sharer of a page at its home");
     if (rma_get(home, space_disp(page), space_cache_view(page), c.page_size) != MDSM_OK)
         fatal("cannot fetch a page from its home");
@@ -673,42 +668,55 @@ static void protect_written(int prot)
         protect_run(run, run_len, prot);
 }
 
-/* Own home pages that another node fetched since the last release: from now
- * on read-only, so that writes are noticed, and noticed once now, since this
- * rank may have written them since the fetch. Reads only the sharer words
- * that hold this rank's home pages, and acts on each bit once. */
+/* An own home page another node has fetched: read-only from now on, so that
+ * writes are noticed, and noticed once now, since this rank may have written
+ * it since the fetch. Within the mapping budget: short of mappings, the open
+ * run around it is closed instead (mapped again at its next access). */
+static void now_shared(uint64_t page)
+{
+    struct cache_page *p = &c.pages[page];
+    if (mdsm_space.pages[page].alloc == 0 || mdsm_space.pages[page].home != mdsm_space.rank ||
+        p->shared)
+        return;
+    p->shared = 1;
+    if (p->state == PAGE_HOME_OPEN && c.maps + 2 > c.budget) {
+        make_room(2, NO_SLOT);
+        if (c.maps + 2 > c.budget)
+            close_home_run(page, NO_SLOT);
+    }
+    if (p->state == PAGE_HOME_OPEN) {
+        protect(page, PROT_READ);
+        set_state(page, PAGE_HOME_CLEAN);
+    }
+    if (p->state != PAGE_HOME_DIRTY) /* a dirty one is noticed by the release */
+        c.written(page);
+    mdsm_stat.shared_home_pages++;
+}
+
+/* Acts on the sharer bytes set since the last release, reading only those of
+ * this rank's home spans, eight at a time where nothing changed. */
 static void classify_locked(void)
 {
     if (!c.classify || c.nspans == 0)
         return;
     rma_home_sync();
     for (size_t i = 0; i < c.nspans; i++) {
-        for (uint64_t w = c.spans[i].lo >> 5; w <= c.spans[i].hi >> 5; w++) {
-            uint32_t now = __atomic_load_n(space_sharers_word(w << 5), __ATOMIC_RELAXED);
-            uint32_t fresh = now & ~c.sharers_seen[w];
-            if (fresh == 0)
-                continue;
-            c.sharers_seen[w] = now;
-            for (; fresh; fresh &= fresh - 1) {
-                uint64_t page = (w << 5) + (uint64_t)__builtin_ctz(fresh);
-                struct cache_page *p = &c.pages[page];
-                if (mdsm_space.pages[page].alloc == 0 ||
-                    mdsm_space.pages[page].home != mdsm_space.rank || p->shared)
+        for (uint64_t q = c.spans[i].lo; q <= c.spans[i].hi;) {
+            if ((q & 7) == 0 && q + 8 <= c.spans[i].hi + 1) {
+                uint64_t seen8;
+                memcpy(&seen8, &c.sharers_seen[q], sizeof(seen8));
+                if (__atomic_load_n((const uint64_t *)space_sharers(q), __ATOMIC_RELAXED) ==
+                    seen8) {
+                    q += 8;
                     continue;
-                p->shared = 1;
-                if (p->state == PAGE_HOME_OPEN && c.maps + 2 > c.budget) {
-                    make_room(2, NO_SLOT);
-                    if (c.maps + 2 > c.budget) /* closed, it maps again at its next access */
-                        close_home_run(page, NO_SLOT);
                 }
-                if (p->state == PAGE_HOME_OPEN) {
-                    protect(page, PROT_READ);
-                    set_state(page, PAGE_HOME_CLEAN);
-                }
-                if (p->state != PAGE_HOME_DIRTY) /* a dirty one is noticed below */
-                    c.written(page);
-                mdsm_stat.shared_home_pages++;
             }
+            uint8_t now = __atomic_load_n(space_sharers(q), __ATOMIC_RELAXED);
+            if (now != c.sharers_seen[q]) {
+                c.sharers_seen[q] = now;
+                now_shared(q);
+            }
+            q++;
         }
     }
 }
@@ -944,7 +952,7 @@ void cache_on_free(uint64_t start, uint64_t npages)
             free_slot(p);
         set_state(pg, PAGE_UNUSED);
         p->listed = 0;
-        c.sharers_seen[pg >> 5] &= ~space_sharers_bit(pg); /* space_free clears the bit */
+        c.sharers_seen[pg] = 0; /* space_free clears the byte */
     }
     size_t left = 0;
     for (size_t i = 0; i < c.nspans; i++)

@@ -253,16 +253,17 @@ int rma_flush_home(void)
     return pending_flush(&home_pending, home_win, "MPI_Win_flush (home)");
 }
 
-int rma_or32(int rank, uint64_t disp, uint32_t bits)
+int rma_mark(int rank, uint64_t disp)
 {
+    static const uint8_t one = 1;
     if (solo_arena) {
-        __atomic_fetch_or((uint32_t *)(solo_arena + disp), bits, __ATOMIC_SEQ_CST);
+        __atomic_store_n((uint8_t *)(solo_arena + disp), one, __ATOMIC_SEQ_CST);
         return MDSM_OK;
     }
-    MPI_TRY(MPI_Accumulate(&bits, 1, MPI_UINT32_T, rank, (MPI_Aint)disp, 1, MPI_UINT32_T, MPI_BOR,
+    MPI_TRY(MPI_Accumulate(&one, 1, MPI_UINT8_T, rank, (MPI_Aint)disp, 1, MPI_UINT8_T, MPI_REPLACE,
                            home_win),
-            "MPI_Accumulate (sharer bit)");
-    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer bit)");
+            "MPI_Accumulate (sharer byte)");
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer byte)");
     return MDSM_OK;
 }
 

@@ -204,10 +204,9 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     sp->page_shift = (unsigned)__builtin_ctzll(s->page_size);
     sp->size = (s->space_size + s->page_size - 1) & ~(s->page_size - 1);
     sp->npages = sp->size >> sp->page_shift;
-    /* The sharer bits follow the pages in each file, OS-page aligned. */
+    /* The sharer bytes follow the pages in each file, OS-page aligned. */
     size_t os_page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t dir_bytes = (size_t)((sp->npages + 31) / 32) * sizeof(uint32_t);
-    sp->view_size = sp->size + ((dir_bytes + os_page - 1) & ~(os_page - 1));
+    sp->view_size = sp->size + ((sp->npages + os_page - 1) & ~(os_page - 1));
     sp->rank = rank;
     sp->nranks = nranks;
     sp->distribution = s->distribution;
@@ -409,7 +408,7 @@ int space_free(int idx)
          (off_t)space_disp(a->start));
     for (uint64_t p = a->start; p < a->start + a->npages; p++) {
         if (sp->pages[p].home == sp->rank) /* others' fetches are over: the ranks synchronised */
-            __atomic_fetch_and(space_sharers_word(p), ~space_sharers_bit(p), __ATOMIC_RELAXED);
+            __atomic_store_n(space_sharers(p), 0, __ATOMIC_RELAXED);
         sp->pages[p] = (struct space_page){0, 0};
     }
     /* Zero the memory (and give it back) for the next user. */

@@ -13,10 +13,13 @@
  * window's memory; the cache view is where fetches land and diffs are read
  * from, so that a fault needs one protection change at the global address.
  *
- * After the pages, each file holds one sharer bit per page (at offset size, in
- * the home window): a rank sets the bit at a page's home, with an MPI atomic,
- * before it first fetches the page. A home page whose bit is clear has no copy
- * on another node, so its writes need no protection fault and no notice. */
+ * After the pages, each file holds one sharer byte per page (at offset size,
+ * in the home window): a rank sets the byte at a page's home, with an MPI
+ * accumulate, before it first fetches the page. A home page whose byte is
+ * clear has no copy on another node, so its writes need no protection fault
+ * and no notice. A byte, not a bit: the ranks of a node reach the same node
+ * file through different windows, where MPI cannot keep a read-modify-write
+ * of a shared word atomic (over TCP it is a get and a put). */
 #ifndef MDSM_SPACE_SPACE_H
 #define MDSM_SPACE_SPACE_H
 
@@ -40,7 +43,7 @@ struct space_alloc {
 struct space {
     char *base;
     size_t size, page_size;
-    size_t view_size; /* size + the sharer bits: each file and view */
+    size_t view_size; /* size + the sharer bytes: each file and view */
     unsigned page_shift;
     uint64_t npages;
     int rank, nranks, distribution;
@@ -152,21 +155,16 @@ static inline int space_node_homed(uint64_t page)
     return mdsm_space.shares[mdsm_space.pages[page].home];
 }
 
-/* The sharer bits (see the top): page's word in the home view, and its
- * displacement in the home window. */
-static inline uint32_t *space_sharers_word(uint64_t page)
+/* The sharer bytes (see the top), page aligned: page's byte in the home
+ * view, and its displacement in the home window. */
+static inline uint8_t *space_sharers(uint64_t page)
 {
-    return (uint32_t *)(mdsm_space.arena + mdsm_space.size) + (page >> 5);
-}
-
-static inline uint32_t space_sharers_bit(uint64_t page)
-{
-    return (uint32_t)1 << (page & 31);
+    return (uint8_t *)mdsm_space.arena + mdsm_space.size + page;
 }
 
 static inline uint64_t space_sharers_disp(uint64_t page)
 {
-    return mdsm_space.size + (page >> 5) * sizeof(uint32_t);
+    return mdsm_space.size + page;
 }
 
 /* Gives the memory of [page, page+n) in the own file back (its copies read as
