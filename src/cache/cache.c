@@ -25,8 +25,8 @@ struct cache_page {
     uint8_t listed;    /* in the dirty list */
     uint8_t fetching;  /* INVALID, a thread fetches it now with the lock dropped */
     uint8_t stale;     /* invalidated while fetching: the fetched data is not used */
-    uint8_t shared;    /* homed on this rank, and another node has fetched it (sharer bit seen) */
-    uint8_t announced; /* remote: this rank has set its sharer bit at the home */
+    uint8_t shared;    /* homed on this rank, and another node has fetched it (sharer byte seen) */
+    uint8_t announced; /* remote: this rank has set its sharer byte at the home */
     uint64_t slot;     /* cache slot of a remote page holding memory, or NO_SLOT */
 };
 
