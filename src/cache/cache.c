@@ -839,9 +839,7 @@ static uint8_t initial_state(uint64_t page, int lazy)
         return PAGE_INVALID;
     if (lazy)
         return PAGE_HOME_NONE;
-    /* Nobody caches a page of a new allocation: this rank's own are private. */
-    return mdsm_space.untracked || mdsm_space.pages[page].home == mdsm_space.rank ? PAGE_HOME_OPEN
-                                                                                  : PAGE_HOME_CLEAN;
+    return space_open_at_alloc(page) ? PAGE_HOME_OPEN : PAGE_HOME_CLEAN;
 }
 
 /* How many mappings the allocation adds in the given mode. */

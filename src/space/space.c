@@ -347,15 +347,13 @@ static int map_home_run(uint64_t page, uint64_t n, int prot)
     return MDSM_OK;
 }
 
-/* A new allocation's page homed on this node: inaccessible when lazy;
- * read-write where untracked, or homed on this rank (nobody else holds a copy
- * yet); read-only otherwise, so that the first write is noticed. */
+/* A new allocation's page homed on this node: inaccessible when lazy,
+ * read-only where its first write must be noticed. */
 static int home_prot(uint64_t page, int lazy)
 {
-    struct space *sp = &mdsm_space;
     if (lazy)
         return PROT_NONE;
-    return sp->untracked || sp->pages[page].home == sp->rank ? PROT_READ | PROT_WRITE : PROT_READ;
+    return space_open_at_alloc(page) ? PROT_READ | PROT_WRITE : PROT_READ;
 }
 
 int space_map_homes(int idx, int lazy)

@@ -167,6 +167,14 @@ static inline uint64_t space_sharers_disp(uint64_t page)
     return mdsm_space.size + page;
 }
 
+/* A page of a new allocation, homed on this node, whose writes need not be
+ * noticed, so it is mapped read-write: every rank uses it in place
+ * (untracked), or it is this rank's own and nobody has fetched it yet. */
+static inline int space_open_at_alloc(uint64_t page)
+{
+    return mdsm_space.untracked || mdsm_space.pages[page].home == mdsm_space.rank;
+}
+
 /* Gives the memory of [page, page+n) in the own file back (its copies read as
  * zero again). For evicted copies. */
 void space_discard_copies(uint64_t page, uint64_t n);
