@@ -145,8 +145,9 @@ int mdsm_config_warn_unknown(void);
  * otherwise any thread level of the caller's MPI will do (plain MPI_Init
  * included), except that MDSM_PROGRESS=thread needs MPI_THREAD_MULTIPLE. With
  * MDSM_PROGRESS=auto (the default) a progress thread starts where other
- * ranks' one-sided calls to this rank wait for it to enter MPI (init probes
- * MPI for this; where they wait, the probe takes 0.1 s) and MPI provides
+ * ranks reach this rank's memory by MPI calls that may wait for it (always
+ * across nodes or without node sharing; on one sharing node, only if MPI
+ * failed a short probe at init, which then takes up to 0.1 s) and MPI provides
  * MPI_THREAD_MULTIPLE; below that there is none, and the lowest rank warns
  * once that a rank computing outside MPI delays others.
  * All ranks agree on the outcome: if any rank fails, every rank returns an
@@ -386,10 +387,6 @@ typedef struct mdsm_stats {
     /* This rank's home pages that a rank on another node fetched (once
      * each): until then writes to a home page raise no fault and no notice. */
     uint64_t shared_home_pages;
-    /* The part of pages_fetched taken ahead of a read miss, in the same get,
-     * while misses came in address order (MDSM_PREFETCH_MAX): no fault of
-     * their own. */
-    uint64_t pages_prefetched;
 } mdsm_stats_t;
 
 /* Copies this rank's counters. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */

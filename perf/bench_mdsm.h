@@ -3,7 +3,6 @@
 #ifndef MDSM_PERF_BENCH_MDSM_H
 #define MDSM_PERF_BENCH_MDSM_H
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -45,18 +44,6 @@ static inline char **bench_pages_homed_on(int home, int k, long page, char **bas
     }
     *base = mem;
     return out;
-}
-
-/* Collective: a round of the read benchmarks. After the readers are done
- * with the last one, rank home writes round into word 0 of each of its k
- * pages; the barrier then invalidates every other rank's copies. */
-static inline void bench_home_writes(char **pages, int k, int home, uint64_t round)
-{
-    bench_check(mdsm_barrier(), "mdsm_barrier");
-    if (mdsm_rank() == home)
-        for (int i = 0; i < k; i++)
-            *(volatile uint64_t *)pages[i] = round;
-    bench_check(mdsm_barrier(), "mdsm_barrier");
 }
 
 #endif

@@ -1,7 +1,6 @@
 /* Remote read-fault latency per page: rank 0 reads one word of each of K
- * pages homed on rank 1 and not cached, last page first, so every read is a
- * fault that fetches the page from its home (reads in address order would
- * prefetch: bench_scan measures those). Between repetitions rank 1 writes every page and all
+ * pages homed on rank 1 and not cached, so every read is a fault that fetches
+ * the page from its home. Between repetitions rank 1 writes every page and all
  * ranks meet in a barrier, which invalidates rank 0's copies. The baselines:
  * a one-page MPI_Get + MPI_Win_flush from rank 1 in a window of this run, and
  * the fault floor: the least a protection fault that fetches can cost (the
@@ -103,12 +102,17 @@ static double measure_floor(ctx_t *c, int warmup, int reps)
 static double run_mdsm(void *arg)
 {
     ctx_t *c = arg;
-    bench_home_writes(c->pages, c->npages, HOME, ++c->round);
+    c->round++;
+    bench_check(mdsm_barrier(), "mdsm_barrier"); /* rank 0 is done with the last round */
+    if (c->rank == HOME)
+        for (int i = 0; i < c->npages; i++)
+            *(volatile uint64_t *)c->pages[i] = c->round;
+    bench_check(mdsm_barrier(), "mdsm_barrier");
     if (c->rank != 0)
         return 0.0;
     uint64_t bad = 0;
     double t = MPI_Wtime();
-    for (int i = c->npages; i-- > 0;) /* last first: no read is prefetched (bench_scan) */
+    for (int i = 0; i < c->npages; i++)
         bad += *(volatile uint64_t *)c->pages[i] != c->round;
     t = MPI_Wtime() - t;
     c->bad += bad;

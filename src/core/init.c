@@ -198,56 +198,21 @@ static void stop_local(struct mdsm_context *ctx)
  * progress makes init wait this long, once. */
 #define PROBE_LIMIT_MS 100
 
-/* Who probes rank 0, the same on every rank: the lowest other rank of its
- * node (on the home window too where that node does not share its pages)
- * and the lowest rank of another node. */
-static int probe_plan(const struct mdsm_context *ctx, struct rma_probe *pr)
-{
-    int mine[2] = {0, mdsm_space.sharing}; /* on rank 0's node; sharing its node file */
-    MPI_Comm node = topo_node_comm();
-    if (node != MPI_COMM_NULL) {
-        MPI_Group all, local;
-        int zero = 0, there = MPI_UNDEFINED;
-        MPI_Comm_group(ctx->comm, &all);
-        MPI_Comm_group(node, &local);
-        MPI_Group_translate_ranks(all, 1, &zero, local, &there);
-        MPI_Group_free(&all);
-        MPI_Group_free(&local);
-        mine[0] = there != MPI_UNDEFINED;
-    } else {
-        mine[0] = ctx->rank == 0;
-    }
-    int *each = malloc((size_t)ctx->nranks * sizeof(mine));
-    int ok = each && MPI_Allgather(mine, 2, MPI_INT, each, 2, MPI_INT, ctx->comm) == MPI_SUCCESS;
-    if (mdsm_agree(ctx->comm, ok ? MDSM_OK : MDSM_ERR_MPI, "mdsm_init (progress probe)") !=
-        MDSM_OK) {
-        free(each);
-        return MDSM_ERR_MPI;
-    }
-    *pr = (struct rma_probe){{-1, -1},
-                             {!each[1], 1},
-                             mdsm_meta.probe,
-                             meta_local32(mdsm_meta.probe),
-                             space_scratch_disp(),
-                             space_scratch(),
-                             PROBE_LIMIT_MS};
-    for (int r = ctx->nranks - 1; r > 0; r--)
-        pr->origin[each[2 * r] ? 0 : 1] = r;
-    free(each);
-    return MDSM_OK;
-}
-
 /* Whether other ranks reach this rank's memory through MPI one-sided calls
- * that wait for this rank to enter MPI: MPI is asked (rma/passive.h).
- * Collective. */
+ * that some transports serve only when this rank enters MPI. Not where every
+ * rank uses every home page in place (pages are loads and stores, atomics the
+ * CPU's) and MPI served the probe of the meta window, which holds the locks
+ * and notices, while its target computed. Collective. */
 static int progress_needed(const struct mdsm_context *ctx, int *probed)
 {
     *probed = 0;
     if (ctx->nranks == 1)
         return 0;
-    struct rma_probe pr;
+    if (!mdsm_space.untracked) /* the same on every rank; MDSM_PROGRESS may differ */
+        return 1;
     int served = 0;
-    if (probe_plan(ctx, &pr) != MDSM_OK || rma_probe_passive(ctx->comm, &pr, &served) != MDSM_OK)
+    if (rma_meta_serves_passive(ctx->comm, mdsm_meta.probe, meta_local32(mdsm_meta.probe),
+                                PROBE_LIMIT_MS, &served) != MDSM_OK)
         return 1; /* said why; the thread is the safe side */
     *probed = served;
     return !served;

@@ -12,7 +12,7 @@
 /* What init decided (core/init.c), and why. */
 enum progress_mode {
     PROGRESS_NOT_NEEDED,        /* a single rank */
-    PROGRESS_NOT_NEEDED_SERVED, /* MPI served the probe at init without the target */
+    PROGRESS_NOT_NEEDED_SERVED, /* one node, all in place, and MPI served the probe */
     PROGRESS_THREAD,            /* MDSM_PROGRESS=thread */
     PROGRESS_THREAD_NEEDED,     /* auto, and needed */
     PROGRESS_OFF_ASKED,         /* MDSM_PROGRESS=off, though needed */

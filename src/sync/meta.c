@@ -1,7 +1,5 @@
 #include "sync/meta.h"
 
-#include "rma/passive.h"
-
 struct meta_layout mdsm_meta;
 char *mdsm_meta_base;
 
@@ -20,7 +18,7 @@ void meta_layout_compute(int nranks, int num_locks)
     m->written = 8;
     m->stripes = 16;
     m->probe = align8(m->stripes + META_STRIPES * sizeof(int32_t));
-    m->tails = m->probe + 2 * PROBE_ORIGINS * sizeof(int32_t);
+    m->tails = m->probe + 2 * sizeof(int32_t);
     m->vcs = align8(m->tails + homed * sizeof(int32_t));
     m->log = align8(m->vcs + homed * (size_t)nranks * 8);
     m->size = align8(m->log + META_LOG_CAP * sizeof(uint32_t));
