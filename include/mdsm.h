@@ -144,10 +144,12 @@ int mdsm_config_warn_unknown(void);
  * mdsm initialises it with MPI_THREAD_MULTIPLE and mdsm_finalize finalises it;
  * otherwise any thread level of the caller's MPI will do (plain MPI_Init
  * included), except that MDSM_PROGRESS=thread needs MPI_THREAD_MULTIPLE. With
- * MDSM_PROGRESS=auto (the default) a progress thread starts with more than
- * one rank where MPI provides MPI_THREAD_MULTIPLE; below that there is none,
- * and the lowest rank warns once that a rank computing outside MPI delays
- * others.
+ * MDSM_PROGRESS=auto (the default) a progress thread starts where other
+ * ranks reach this rank's memory by MPI calls that may wait for it (always
+ * across nodes or without node sharing; on one sharing node, only if MPI
+ * failed a short probe at init, which then takes up to 0.1 s) and MPI provides
+ * MPI_THREAD_MULTIPLE; below that there is none, and the lowest rank warns
+ * once that a rank computing outside MPI delays others.
  * All ranks agree on the outcome: if any rank fails, every rank returns an
  * error (MDSM_ERR_REMOTE on the ranks that did not fail themselves) and mdsm
  * stays uninitialised everywhere. MDSM_SPACE_SIZE, MDSM_PAGE_SIZE,

@@ -84,7 +84,8 @@ static const struct var_desc table[] = {
      SET(log_level), NO_API, PER_RANK},
     {"MDSM_PROGRESS", "auto", "one of: auto, thread, off",
      "Helper thread that drives MPI progress while the application computes: auto starts it "
-     "with more than one rank where MPI provides MPI_THREAD_MULTIPLE; thread requires it",
+     "where other ranks reach this rank by MPI calls that wait for it (probed at init) and MPI "
+     "provides MPI_THREAD_MULTIPLE; thread requires it",
      KIND_CHOICE, 0, 0, progress_choices, SET(progress), NO_API, PER_RANK},
     {"MDSM_PROGRESS_INTERVAL", "50", "integer microseconds, 1..100000",
      "How often the progress thread polls MPI", KIND_INT, 1, 100000, NULL,

@@ -12,6 +12,7 @@
 #include "core/context.h"
 #include "fault/fault.h"
 #include "progress/progress.h"
+#include "rma/passive.h"
 #include "rma/rma.h"
 #include "space/space.h"
 #include "stats/stats.h"
@@ -193,26 +194,40 @@ static void stop_local(struct mdsm_context *ctx)
     ctx->barrier_heads = NULL;
 }
 
+/* How long the probe's target computes at most. Only a transport that needs
+ * progress makes init wait this long, once. */
+#define PROBE_LIMIT_MS 100
+
 /* Whether other ranks reach this rank's memory through MPI one-sided calls
- * that some transports serve only when this rank enters MPI. With more than
- * one rank they do, even on one node with every home page used in place:
- * locks and notices live in the meta window, whose atomics Open MPI's osc ucx
- * and MPICH serve only when the target enters MPI (osc rdma over shared
- * memory does not need it; telling them apart at init is still to do). */
-static int progress_needed(const struct mdsm_context *ctx)
+ * that some transports serve only when this rank enters MPI. Not where every
+ * rank uses every home page in place (pages are loads and stores, atomics the
+ * CPU's) and MPI served the probe of the meta window, which holds the locks
+ * and notices, while its target computed. Collective. */
+static int progress_needed(const struct mdsm_context *ctx, int *probed)
 {
-    return ctx->nranks > 1;
+    *probed = 0;
+    if (ctx->nranks == 1)
+        return 0;
+    if (!mdsm_space.untracked) /* the same on every rank; MDSM_PROGRESS may differ */
+        return 1;
+    int served = 0;
+    if (rma_meta_serves_passive(ctx->comm, mdsm_meta.probe, meta_local32(mdsm_meta.probe),
+                                PROBE_LIMIT_MS, &served) != MDSM_OK)
+        return 1; /* said why; the thread is the safe side */
+    *probed = served;
+    return !served;
 }
 
 static enum progress_mode progress_mode(const struct mdsm_context *ctx)
 {
     const struct mdsm_settings *s = &ctx->config.s;
+    int probed = 0, needed = progress_needed(ctx, &probed);
     if (s->progress == MDSM_PROGRESS_THREAD)
         return PROGRESS_THREAD;
+    if (!needed)
+        return probed ? PROGRESS_NOT_NEEDED_SERVED : PROGRESS_NOT_NEEDED;
     if (s->progress == MDSM_PROGRESS_OFF)
-        return progress_needed(ctx) ? PROGRESS_OFF_ASKED : PROGRESS_NOT_NEEDED;
-    if (!progress_needed(ctx))
-        return PROGRESS_NOT_NEEDED;
+        return PROGRESS_OFF_ASKED;
     return mdsm_life.any_thread ? PROGRESS_THREAD_NEEDED : PROGRESS_OFF_THREAD_LEVEL;
 }
 

@@ -11,11 +11,12 @@
 
 /* What init decided (core/init.c), and why. */
 enum progress_mode {
-    PROGRESS_NOT_NEEDED,       /* a single rank */
-    PROGRESS_THREAD,           /* MDSM_PROGRESS=thread */
-    PROGRESS_THREAD_NEEDED,    /* auto, and needed */
-    PROGRESS_OFF_ASKED,        /* MDSM_PROGRESS=off, though needed */
-    PROGRESS_OFF_THREAD_LEVEL, /* auto and needed, but MPI is below MPI_THREAD_MULTIPLE */
+    PROGRESS_NOT_NEEDED,        /* a single rank */
+    PROGRESS_NOT_NEEDED_SERVED, /* one node, all in place, and MPI served the probe */
+    PROGRESS_THREAD,            /* MDSM_PROGRESS=thread */
+    PROGRESS_THREAD_NEEDED,     /* auto, and needed */
+    PROGRESS_OFF_ASKED,         /* MDSM_PROGRESS=off, though needed */
+    PROGRESS_OFF_THREAD_LEVEL,  /* auto and needed, but MPI is below MPI_THREAD_MULTIPLE */
 };
 
 /* Collective (duplicates comm). The lowest rank left without a thread it

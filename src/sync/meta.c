@@ -17,7 +17,8 @@ void meta_layout_compute(int nranks, int num_locks)
     m->head = 0;
     m->written = 8;
     m->stripes = 16;
-    m->tails = align8(m->stripes + META_STRIPES * sizeof(int32_t));
+    m->probe = align8(m->stripes + META_STRIPES * sizeof(int32_t));
+    m->tails = m->probe + 2 * sizeof(int32_t);
     m->vcs = align8(m->tails + homed * sizeof(int32_t));
     m->log = align8(m->vcs + homed * (size_t)nranks * 8);
     m->size = align8(m->log + META_LOG_CAP * sizeof(uint32_t));
