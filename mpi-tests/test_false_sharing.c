@@ -119,3 +119,72 @@ MT_MDSM_TEST(false_sharing, written_back_bytes_do_not_clobber)
     free(model);
     MT_EXPECT_OK(mdsm_free((void *)buf));
 }
+
+/* Changed bytes that continue each other across a page boundary go home as
+ * one extent; bytes around and between such extents belong to another
+ * writer and must survive it. On 4 consecutive pages homed on the last rank,
+ * rank 0 writes [ps-64, ps+64) (one extent over two pages), [2ps-64, 2ps) and
+ * [2ps+1, 2ps+64) (a page end, then a next page starting one byte later),
+ * and all of the fourth page but one byte. Rank n > 1 ? 1 : 0 writes the
+ * bytes just outside and between: ps-65, ps+64, 2ps and 3ps+100. */
+static uint8_t ext_value(int round, size_t i, int writer)
+{
+    return (uint8_t)(1 +
+                     ((unsigned)round * 29u + (unsigned)(i % 241) * 7u + (unsigned)writer) % 255u);
+}
+
+static int ext_writer(size_t i, size_t ps)
+{
+    if (i == ps - 65 || i == ps + 64 || i == 2 * ps || i == 3 * ps + 100)
+        return 1;
+    if ((i >= ps - 64 && i < ps + 64) || (i >= 2 * ps - 64 && i < 2 * ps + 64) || i >= 3 * ps)
+        return 0;
+    return -1; /* nobody: stays 0 */
+}
+
+MT_MDSM_TEST(false_sharing, extents_across_page_boundaries_keep_neighbours_bytes)
+{
+    int n = mdsm_nranks(), me = mdsm_rank(), home = n - 1;
+    size_t ps = (size_t)mdsm_page_size();
+    size_t npages = 4 * (size_t)n + 4; /* some rank holds 4 consecutive pages of home */
+    volatile uint8_t *a = mdsm_alloc(npages * ps);
+    MT_ASSERT(a != NULL);
+    volatile uint8_t *buf = NULL;
+    for (size_t p = 0; p + 4 <= npages && !buf; p++) {
+        int same = 1;
+        for (size_t k = 0; k < 4; k++)
+            same &= dc_home((const void *)(a + (p + k) * ps)) == home;
+        if (same)
+            buf = a + p * ps;
+    }
+    MT_ASSERT(buf != NULL);
+    int second = n > 1 ? 1 : 0;
+    size_t bytes = 4 * ps;
+    struct dc_tally tally = {0};
+    for (int r = 1; r <= 20; r++) {
+        for (size_t i = 0; i < bytes; i++) {
+            int w = ext_writer(i, ps);
+            if (w == 0 && me == 0)
+                buf[i] = ext_value(r, i, 0);
+            else if (w == 1 && me == second)
+                buf[i] = ext_value(r, i, 1);
+        }
+        MT_EXPECT_OK(mdsm_barrier());
+        for (size_t i = 0; i < bytes; i++) {
+            int w = ext_writer(i, ps);
+            uint8_t want = w < 0 ? 0 : ext_value(r, i, w);
+            if (buf[i] != want)
+                DC_MISMATCH(&tally,
+                            "round %d: byte %zu (page %zu of 4, home rank %d, written by %s) is "
+                            "%#x after the barrier, expected %#x",
+                            r, i, i / ps, home,
+                            w < 0    ? "nobody"
+                            : w == 0 ? "rank 0"
+                                     : "the second writer",
+                            buf[i], want);
+        }
+        MT_EXPECT_OK(mdsm_barrier());
+    }
+    DC_TALLY_END(&tally, "extents across page boundaries");
+    MT_EXPECT_OK(mdsm_free((void *)a));
+}

@@ -33,10 +33,22 @@ struct pending {
 };
 static struct pending home_pending, meta_pending;
 
-/* Scratch for one page's runs as an MPI datatype (built once, reused). */
-static int *run_lens;
-static MPI_Aint *run_disps;
-static int run_cap;
+/* The diff extent not yet issued: runs that continue each other at both ends
+ * (the end of one page and the start of the next of the same home, say) go
+ * as one contiguous put. No datatype: osc rdma and osc ucx move a derived
+ * datatype as one transfer per contiguous block anyway, at the same cost per
+ * block as separate puts (measured: 1.5 us per block on one node, 8.2 us
+ * across hosts, either way), and building one costs a malloc and a commit. */
+static struct {
+    int rank;
+    const char *origin;
+    uint64_t disp;
+    size_t len;
+    int failed; /* an issue failed: reported by the next rma_flush_home */
+} extent;
+
+/* One put stays within MPI's int count. */
+#define EXTENT_MAX ((size_t)1 << 30)
 
 #define MPI_TRY(call, what)                                                                        \
     do {                                                                                           \
@@ -174,11 +186,7 @@ void rma_fini(void)
     }
     pending_fini(&home_pending);
     pending_fini(&meta_pending);
-    free(run_lens);
-    free(run_disps);
-    run_lens = NULL;
-    run_disps = NULL;
-    run_cap = 0;
+    memset(&extent, 0, sizeof(extent));
 }
 
 int rma_get(int rank, uint64_t disp, void *buf, size_t len)
@@ -193,64 +201,55 @@ int rma_get(int rank, uint64_t disp, void *buf, size_t len)
     return MDSM_OK;
 }
 
-static int grow_runs(int n)
+static int put_contig(int rank, uint64_t disp, const char *origin, size_t len)
 {
-    if (n <= run_cap)
-        return MDSM_OK;
-    int *l = realloc(run_lens, (size_t)n * sizeof(*l));
-    if (l)
-        run_lens = l;
-    MPI_Aint *d = realloc(run_disps, (size_t)n * sizeof(*d));
-    if (d)
-        run_disps = d;
-    if (!l || !d)
-        return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "rma: run tables");
-    run_cap = n;
+    MPI_TRY(MPI_Put(origin, (int)len, MPI_BYTE, rank, (MPI_Aint)disp, (int)len, MPI_BYTE, home_win),
+            "MPI_Put (diff)");
     return MDSM_OK;
 }
 
-static int put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs,
-                    int nruns)
+static void issue_extent(void)
 {
-    if (nruns == 1) {
-        MPI_TRY(MPI_Put(page + runs[0].off, (int)runs[0].len, MPI_BYTE, rank,
-                        (MPI_Aint)(disp + runs[0].off), (int)runs[0].len, MPI_BYTE, home_win),
-                "MPI_Put (diff)");
-        return MDSM_OK;
-    }
-    /* Many runs: one indexed put, the same layout on both sides. */
-    int rc = grow_runs(nruns);
-    if (rc != MDSM_OK)
-        return rc;
-    for (int i = 0; i < nruns; i++) {
-        run_lens[i] = (int)runs[i].len;
-        run_disps[i] = (MPI_Aint)runs[i].off;
-    }
-    MPI_Datatype t;
-    MPI_TRY(MPI_Type_create_hindexed(nruns, run_lens, run_disps, MPI_BYTE, &t), "MPI_Type_create");
-    MPI_Type_commit(&t);
-    int mrc = MPI_Put(page, 1, t, rank, (MPI_Aint)disp, 1, t, home_win);
-    MPI_Type_free(&t);
-    MPI_TRY(mrc, "MPI_Put (diff runs)");
-    return MDSM_OK;
+    if (extent.len == 0)
+        return;
+    if (put_contig(extent.rank, extent.disp, extent.origin, extent.len) == MDSM_OK)
+        pending_note(&home_pending, extent.rank);
+    else
+        extent.failed = 1;
+    extent.len = 0;
 }
 
 int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns)
 {
-    if (solo_arena) {
-        for (int i = 0; i < nruns; i++)
-            memcpy(solo_arena + disp + runs[i].off, page + runs[i].off, runs[i].len);
-        return MDSM_OK;
+    for (int i = 0; i < nruns; i++) {
+        const char *origin = page + runs[i].off;
+        uint64_t at = disp + runs[i].off;
+        if (solo_arena) {
+            memcpy(solo_arena + at, origin, runs[i].len);
+            continue;
+        }
+        if (extent.len && extent.rank == rank && extent.origin + extent.len == origin &&
+            extent.disp + extent.len == at && extent.len + runs[i].len <= EXTENT_MAX) {
+            extent.len += runs[i].len;
+            continue;
+        }
+        issue_extent();
+        extent.rank = rank;
+        extent.origin = origin;
+        extent.disp = at;
+        extent.len = runs[i].len;
     }
-    int rc = put_runs(rank, disp, page, runs, nruns);
-    if (rc == MDSM_OK)
-        pending_note(&home_pending, rank);
-    return rc;
+    return MDSM_OK;
 }
 
 int rma_flush_home(void)
 {
-    return pending_flush(&home_pending, home_win, "MPI_Win_flush (home)");
+    issue_extent();
+    int rc = pending_flush(&home_pending, home_win, "MPI_Win_flush (home)");
+    if (rc == MDSM_OK && extent.failed)
+        rc = mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Put (diff) failed");
+    extent.failed = 0;
+    return rc;
 }
 
 int rma_mark(int rank, uint64_t disp)
@@ -324,8 +323,7 @@ static int emulated_rmw_locked(int rank, uint64_t disp, int is_cas, int64_t a, i
     if (rc == MDSM_OK) {
         int64_t next = is_cas ? (cur == a ? b : cur) : (int64_t)((uint64_t)cur + (uint64_t)a);
         if (next != cur) {
-            struct mdsm_run run = {0, sizeof(next)};
-            rc = put_runs(rank, disp, (const char *)&next, &run, 1); /* flushed here */
+            rc = put_contig(rank, disp, (const char *)&next, sizeof(next)); /* flushed here */
             if (rc == MDSM_OK)
                 rc = MPI_Win_flush(rank, home_win) == MPI_SUCCESS
                          ? MDSM_OK

@@ -29,8 +29,11 @@ void rma_fini(void);
 /* Home window. */
 int rma_get(int rank, uint64_t disp, void *buf, size_t len);
 /* Writes the runs of page (a local buffer laid out like the home page at disp)
- * to the home. Pending until rma_flush_home(), which completes them at every
- * home written since (one MPI_Win_flush each); callers serialise the two. */
+ * to the home. Runs that continue the previous one at both ends (across a
+ * page boundary too) join it in one contiguous put, issued when a run does
+ * not continue it, or by rma_flush_home(), which completes everything at every
+ * home written since (one MPI_Win_flush each) and reports a failed put.
+ * Until then page must not change; callers serialise the two. */
 int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns);
 int rma_flush_home(void);
 /* Sets the byte at disp of rank's home window to 1 (an MPI_REPLACE
