@@ -71,6 +71,9 @@ double env_seconds(const char *name, double fallback)
 {
     std::fprintf(stderr, "[rank %d] mt harness: %s; aborting the job\n", world_rank, why.c_str());
     std::fflush(stderr);
+    // MPICH's launcher (hydra) drops output still in its pipes when MPI_Abort
+    // kills the job: give it a moment to forward the reason first.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     MPI_Abort(MPI_COMM_WORLD, 3);
     std::_Exit(3);
 }
