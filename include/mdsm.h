@@ -387,6 +387,10 @@ typedef struct mdsm_stats {
     /* This rank's home pages that a rank on another node fetched (once
      * each): until then writes to a home page raise no fault and no notice. */
     uint64_t shared_home_pages;
+    /* The part of pages_fetched taken ahead of a read miss, in the same get,
+     * while misses came in address order (MDSM_PREFETCH_MAX): no fault of
+     * their own. */
+    uint64_t pages_prefetched;
 } mdsm_stats_t;
 
 /* Copies this rank's counters. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */

@@ -127,6 +127,7 @@ static int stat_value(const mdsm_stats_t *st, const char *name, long long *value
         {"NODE_READ_FAULTS", offsetof(mdsm_stats_t, node_read_faults), 0},
         {"NODE_WRITE_FAULTS", offsetof(mdsm_stats_t, node_write_faults), 0},
         {"SHARED_HOME_PAGES", offsetof(mdsm_stats_t, shared_home_pages), 0},
+        {"PAGES_PREFETCHED", offsetof(mdsm_stats_t, pages_prefetched), 0},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(map[i].name, name) != 0)
@@ -194,7 +195,7 @@ MT_MDSM_TEST(papi, remote_reads_move_fault_and_fetch_counters_exactly)
     long long remote = 0, fetched = 0; /* pages of other ranks; those not used in place */
     MT_EXPECT_OK(mdsm_stats_reset());
     ok = ok && sde_call(PAPI_start(s.es), "PAPI_start") == 0;
-    for (size_t p = 0; p < pages; p++) {
+    for (size_t p = pages; p-- > 0;) { /* last first: one read fault per page, no prefetch */
         if (mdsm_home_of((const void *)(a + p * ps)) == me)
             continue;
         remote++;
@@ -373,7 +374,7 @@ MT_TEST(papi, every_event_equals_mdsm_stats_get)
     MT_EXPECT_OK(mdsm_stats_reset());
     ok = ok && sde_call(PAPI_start(s.es), "PAPI_start") == 0;
     long long remote = 0, cached = 0;
-    for (size_t p = 0; p < pages; p++) {
+    for (size_t p = pages; p-- > 0;) { /* last first: one read fault per page, no prefetch */
         int h = mdsm_home_of((const void *)(a + p * 4096));
         if (h != me && a[p * 4096] == pattern(p, 0, 0)) {
             remote++;
@@ -507,10 +508,12 @@ static void touch_private_pages(void)
 
 /* Reads the remote pages among [from, to); returns how many are fetched (not
  * used in place). Needs dc_node_map_init. */
+/* Reads the remote pages of [from, to), last first: misses in address order
+ * would prefetch, and each page here is to be one read fault. */
 static long long read_remote(volatile unsigned char *a, size_t from, size_t to, long ps)
 {
     long long n = 0;
-    for (size_t p = from; p < to; p++) {
+    for (size_t p = to; p-- > from;) {
         int home = mdsm_home_of((const void *)(a + p * ps));
         if (home == mdsm_rank())
             continue;

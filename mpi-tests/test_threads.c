@@ -228,17 +228,18 @@ static uint64_t b_value(int home, size_t page, size_t word)
 
 /* B_TRIALS fresh pages homed on this rank's right-hand neighbour: their home
  * fills them, then for each page in turn this rank's team is released by an
- * omp barrier and every thread reads the whole page at once. */
+ * omp barrier and every thread reads the whole page at once. Every other page
+ * of the neighbour's: misses in address order would prefetch the next. */
 MT_MDSM_TEST(threads, concurrent_read_faults_fetch_once)
 {
     exact_teams();
     int n = mdsm_nranks(), me = mdsm_rank(), from = (me + 1) % n;
     long ps = mdsm_page_size();
-    size_t wpp = (size_t)ps / sizeof(uint64_t), total = (size_t)n * B_TRIALS;
+    size_t wpp = (size_t)ps / sizeof(uint64_t), total = 2 * (size_t)n * B_TRIALS;
     volatile uint64_t *base = mdsm_alloc(total * (size_t)ps);
     size_t mine[B_TRIALS], theirs[B_TRIALS];
-    int ok = base != NULL && dc_pages_homed_on(base, total, me, 1, mine, B_TRIALS) == B_TRIALS &&
-             dc_pages_homed_on(base, total, from, 1, theirs, B_TRIALS) == B_TRIALS;
+    int ok = base != NULL && dc_pages_homed_on(base, total, me, 2, mine, B_TRIALS) == B_TRIALS &&
+             dc_pages_homed_on(base, total, from, 2, theirs, B_TRIALS) == B_TRIALS;
     if (!dc_all(ok)) {
         mt_fail(__FILE__, __LINE__, "setup failed here or on another rank");
         if (base)
@@ -306,7 +307,7 @@ MT_MDSM_TEST(threads, concurrent_write_faults_fetch_once)
     exact_teams();
     int n = mdsm_nranks(), me = mdsm_rank(), to = (me + 1) % n;
     long ps = mdsm_page_size();
-    size_t wpp = (size_t)ps / sizeof(uint64_t), total = (size_t)n * B_TRIALS;
+    size_t wpp = (size_t)ps / sizeof(uint64_t), total = 2 * (size_t)n * B_TRIALS;
     volatile uint64_t *base = mdsm_alloc(total * (size_t)ps);
     size_t *homed = calloc((size_t)n * B_TRIALS, sizeof(size_t)); /* homed[h*B_TRIALS + k] */
     int ok = base != NULL && homed != NULL;

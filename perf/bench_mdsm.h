@@ -3,6 +3,7 @@
 #ifndef MDSM_PERF_BENCH_MDSM_H
 #define MDSM_PERF_BENCH_MDSM_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -44,6 +45,50 @@ static inline char **bench_pages_homed_on(int home, int k, long page, char **bas
     }
     *base = mem;
     return out;
+}
+
+/* Collective: a round of the read benchmarks. After the readers are done
+ * with the last one, rank home writes round into word 0 of each of its k
+ * pages; the barrier then invalidates every other rank's copies. */
+static inline void bench_home_writes(char **pages, int k, int home, uint64_t round)
+{
+    bench_check(mdsm_barrier(), "mdsm_barrier");
+    if (mdsm_rank() == home)
+        for (int i = 0; i < k; i++)
+            *(volatile uint64_t *)pages[i] = round;
+    bench_check(mdsm_barrier(), "mdsm_barrier");
+}
+
+/* MPI_Init_thread (MPI_THREAD_MULTIPLE) and mdsm_init; aborts the job if
+ * either fails or there are fewer than 2 ranks. */
+static inline void bench_start_pair(int *argc, char ***argv)
+{
+    int provided;
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    bench_check(mdsm_init(MPI_COMM_WORLD, NULL), "mdsm_init");
+    if (mdsm_nranks() < 2) {
+        fprintf(stderr, BENCH_NAME ": needs at least 2 ranks\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+}
+
+/* Collective: one round of a read benchmark (bench_home_writes with round),
+ * then rank 0 reads word 0 of each of the k pages, last first if backwards
+ * (no miss in address order: nothing is prefetched), adding to *bad each that
+ * lacks round. Seconds per page on rank 0, 0 elsewhere. */
+static inline double bench_read_round(char **pages, int k, int home, uint64_t round, int backwards,
+                                      uint64_t *bad)
+{
+    bench_home_writes(pages, k, home, round);
+    if (mdsm_rank() != 0)
+        return 0.0;
+    uint64_t wrong = 0;
+    double t = MPI_Wtime();
+    for (int n = 0; n < k; n++)
+        wrong += *(volatile uint64_t *)pages[backwards ? k - 1 - n : n] != round;
+    t = MPI_Wtime() - t;
+    *bad += wrong;
+    return t / k;
 }
 
 #endif

@@ -1,6 +1,7 @@
 /* Remote read-fault latency per page: rank 0 reads one word of each of K
- * pages homed on rank 1 and not cached, so every read is a fault that fetches
- * the page from its home. Between repetitions rank 1 writes every page and all
+ * pages homed on rank 1 and not cached, last page first, so every read is a
+ * fault that fetches the page from its home (reads in address order would
+ * prefetch: bench_scan measures those). Between repetitions rank 1 writes every page and all
  * ranks meet in a barrier, which invalidates rank 0's copies. The baselines:
  * a one-page MPI_Get + MPI_Win_flush from rank 1 in a window of this run, and
  * the fault floor: the least a protection fault that fetches can cost (the
@@ -102,21 +103,8 @@ static double measure_floor(ctx_t *c, int warmup, int reps)
 static double run_mdsm(void *arg)
 {
     ctx_t *c = arg;
-    c->round++;
-    bench_check(mdsm_barrier(), "mdsm_barrier"); /* rank 0 is done with the last round */
-    if (c->rank == HOME)
-        for (int i = 0; i < c->npages; i++)
-            *(volatile uint64_t *)c->pages[i] = c->round;
-    bench_check(mdsm_barrier(), "mdsm_barrier");
-    if (c->rank != 0)
-        return 0.0;
-    uint64_t bad = 0;
-    double t = MPI_Wtime();
-    for (int i = 0; i < c->npages; i++)
-        bad += *(volatile uint64_t *)c->pages[i] != c->round;
-    t = MPI_Wtime() - t;
-    c->bad += bad;
-    return t / c->npages;
+    /* Last first: no read is prefetched (bench_scan measures those). */
+    return bench_read_round(c->pages, c->npages, HOME, ++c->round, 1, &c->bad);
 }
 
 /* Baseline repetition: rank 0 gets each page with its own flush. */
@@ -187,13 +175,7 @@ static void report(const ctx_t *c, double mdsm, double base, double base_created
 
 int main(int argc, char **argv)
 {
-    int provided;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-    bench_check(mdsm_init(MPI_COMM_WORLD, NULL), "mdsm_init");
-    if (mdsm_nranks() < 2) {
-        fprintf(stderr, "bench_read_fault: needs at least 2 ranks\n");
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
+    bench_start_pair(&argc, &argv);
     ctx_t c = {.rank = mdsm_rank(), .page = mdsm_page_size(), .npages = 256};
     c.npages = bench_env_int("BENCH_PAGES", c.npages);
     c.pages = bench_pages_homed_on(HOME, c.npages, c.page, &c.base);

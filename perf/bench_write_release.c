@@ -128,13 +128,7 @@ static void report(const ctx_t *c, double mdsm, double word, double page, int re
 
 int main(int argc, char **argv)
 {
-    int provided;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-    bench_check(mdsm_init(MPI_COMM_WORLD, NULL), "mdsm_init");
-    if (mdsm_nranks() < 2) {
-        fprintf(stderr, BENCH_NAME ": needs at least 2 ranks\n");
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
+    bench_start_pair(&argc, &argv);
     ctx_t c = {.rank = mdsm_rank(), .page = mdsm_page_size()};
     c.npages = bench_env_int("BENCH_PAGES", 256);
     c.pages = bench_pages_homed_on(HOME, c.npages, c.page, &c.base);

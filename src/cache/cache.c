@@ -71,6 +71,10 @@ static struct {
     } * spans;
     size_t nspans, cap_spans;
     int classify; /* own home pages start private: nranks > 1 and writes tracked */
+    /* Read misses on remote pages in address order fetch runs of pages:
+     * seq_next is where the next miss must be to continue the pattern, window
+     * how many pages the next fetch takes (doubling up to prefetch_max). */
+    uint64_t seq_next, seq_misses, window, prefetch_max;
     /* Kernel mappings (VMAs) of the range: 1 + the boundaries between pages of
      * different backing file or protection, kept as states change. */
     uint64_t maps, budget, kernel_max;
@@ -169,6 +173,8 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     c.opened = lazy_array(c.opened_cap * sizeof(*c.opened));
     c.sharers_seen = lazy_array(c.npages);
     c.classify = mdsm_space.nranks > 1 && !mdsm_space.untracked;
+    c.prefetch_max = (uint64_t)s->prefetch_max;
+    c.window = 1;
     if (!c.pages || !c.dirty || !c.draining || !c.twins || !c.slot_page || !c.free_slots ||
         !c.runs || !c.opened || !c.sharers_seen) {
         cache_fini();
@@ -498,57 +504,128 @@ static void check_thread(void)
               "for threads");
 }
 
+/* A slot that holds no page, without evicting for it, or NO_SLOT. */
+static uint64_t spare_slot(void)
+{
+    if (c.nfree)
+        return c.free_slots[--c.nfree];
+    return c.fresh < c.nslots ? c.fresh++ : NO_SLOT;
+}
+
+/* Sequential misses before the first prefetch: short runs, such as a halo
+ * row of a few pages, never fetch pages they do not read (which would make
+ * the home track writes to them). */
+#define PREFETCH_AFTER 4
+
+/* How many pages a read miss on page fetches: 1, or once PREFETCH_AFTER
+ * misses came in address order, a run twice as long as the last one (2 at
+ * first, up to prefetch_max) of the pages that follow it with the same home
+ * and not held here. A guess never evicts: each page ahead takes a spare slot
+ * or ends the run. The pages ahead are marked fetching, as page is. */
+static uint64_t prefetch_run(uint64_t page, int home)
+{
+    c.seq_misses = page == c.seq_next ? c.seq_misses + 1 : 1;
+    if (c.seq_misses <= PREFETCH_AFTER)
+        c.window = 1;
+    else
+        c.window = c.window * 2 < c.prefetch_max ? c.window * 2 : c.prefetch_max;
+    uint64_t n = 1;
+    for (; n < c.window && page + n < c.npages; n++) {
+        struct cache_page *q = &c.pages[page + n];
+        if (q->state != PAGE_INVALID || q->fetching || mdsm_space.pages[page + n].home != home)
+            break;
+        if (q->slot == NO_SLOT) {
+            uint64_t slot = spare_slot();
+            if (slot == NO_SLOT)
+                break;
+            q->slot = slot;
+            c.slot_page[slot] = page + n;
+        }
+        q->fetching = 1;
+        q->stale = 0;
+    }
+    c.seq_next = page + n;
+    return n;
+}
+
+/* The pages of a fetched run, each readable unless invalidated meanwhile:
+ * one protection change per stretch of them. */
+static void cache_run(uint64_t page, uint64_t n)
+{
+    for (uint64_t i = 0; i < n;) {
+        if (c.pages[page + i].stale) {
+            c.pages[page + i].stale = 0;
+            i++;
+            continue;
+        }
+        uint64_t len = 1;
+        while (i + len < n && !c.pages[page + i + len].stale)
+            len++;
+        protect_run(page + i, len, PROT_READ);
+        for (uint64_t k = i; k < i + len; k++)
+            set_state(page + k, PAGE_CACHED);
+        i += len;
+    }
+}
+
 /* A remote page this rank does not hold: fetched into the cache view (memory
- * it kept, if it held the page before), then one protection change. The
- * mutex is dropped for the transfer (and the twin's copy): the page is marked
- * fetching, so its slot is not evicted and other threads faulting on it wait.
- * Invalidated meanwhile, it stays INVALID and the access faults again. */
+ * it kept, if it held the page before), then one protection change; a read
+ * miss may take the pages after it too (prefetch_run), in the same get. The
+ * mutex is dropped for the transfer (and the twin's copy): the pages are
+ * marked fetching, so their slots are not evicted and other threads faulting
+ * on them wait. One invalidated meanwhile stays INVALID and faults again. */
 static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
 {
     int home = mdsm_space.pages[page].home;
     check_thread();
     p->fetching = 1;
     p->stale = 0;
-    c.nfetching++;
+    c.nfetching++; /* before take_slot, which may wait: holds off cache_on_free */
     wd_fault_begin(addr, page, home, is_write);
     if (p->slot == NO_SLOT) {
         p->slot = take_slot(page);
         c.slot_page[p->slot] = page;
     }
+    uint64_t n = is_write ? 1 : prefetch_run(page, home);
+    c.nfetching += n - 1;
     wd_step(&wd_fault, WD_FAULT_FETCH);
-    int announce = !p->announced;
+    int announce = 0;
+    for (uint64_t i = 0; i < n; i++)
+        announce |= !c.pages[page + i].announced;
     pthread_mutex_unlock(&mu);
-    /* The sharer byte is complete at the home before the get reads the page:
-     * a home that has not seen it yet has not released since, so every write
-     * it makes after the get is noticed at its next release (classify). */
-    if (announce && rma_mark(home, space_sharers_disp(page)) != MDSM_OK)
+    /* The sharer bytes are complete at the home before the get reads the
+     * pages: a home that has not seen them yet has not released since, so
+     * every write it makes after the get is noticed at its next release. */
+    if (announce && rma_mark(home, space_sharers_disp(page), n) != MDSM_OK)
         fatal("cannot register as a sharer of a page at its home");
-    if (rma_get(home, space_disp(page), space_cache_view(page), c.page_size) != MDSM_OK)
+    if (rma_get(home, space_disp(page), space_cache_view(page), n * c.page_size) != MDSM_OK)
         fatal("cannot fetch a page from its home");
     if (is_write)
         memcpy(twin_of(p), space_cache_view(page), c.page_size);
     pthread_mutex_lock(&mu);
     wd_end(&wd_fault);
-    p->fetching = 0;
-    p->announced = 1;
-    c.nfetching--;
+    for (uint64_t i = 0; i < n; i++) {
+        c.pages[page + i].fetching = 0;
+        c.pages[page + i].announced = 1;
+    }
+    c.nfetching -= n;
     pthread_cond_broadcast(&done);
     mdsm_stat.read_faults++;
-    mdsm_stat.pages_fetched++;
-    mdsm_stat.bytes_fetched += c.page_size;
+    mdsm_stat.pages_fetched += n;
+    mdsm_stat.pages_prefetched += n - 1;
+    mdsm_stat.bytes_fetched += n * c.page_size;
+    if (!is_write) {
+        cache_run(page, n);
+        return;
+    }
     if (p->stale) {
         p->stale = 0;
         return;
     }
-    if (is_write) {
-        protect(page, PROT_READ | PROT_WRITE);
-        set_state(page, PAGE_DIRTY);
-        list_dirty(page, p);
-        mdsm_stat.write_faults++;
-    } else {
-        protect(page, PROT_READ);
-        set_state(page, PAGE_CACHED);
-    }
+    protect(page, PROT_READ | PROT_WRITE);
+    set_state(page, PAGE_DIRTY);
+    list_dirty(page, p);
+    mdsm_stat.write_faults++;
 }
 
 /* Writes to the page need not be noticed: every rank uses it in place, or it

@@ -26,6 +26,7 @@ struct mdsm_settings {
     int watchdog_s;           /* MDSM_WATCHDOG: 0 off, else the period in seconds */
     int node_sharing;         /* MDSM_NODE_SHARING: node-local homes used in place */
     int max_mappings;         /* MDSM_MAX_MAPPINGS: 0 auto */
+    int prefetch_max;         /* MDSM_PREFETCH_MAX: pages per read miss at most, 1 off */
 };
 
 #define MDSM_CONFIG_MAX_VARS 16

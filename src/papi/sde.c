@@ -48,6 +48,8 @@ static const struct sde_event events[] = {
           "First writes to pages homed on this node: no twin, no diff"),
     EVENT(SHARED_HOME_PAGES, shared_home_pages, SDE_COUNT,
           "This rank's home pages that another node has fetched"),
+    EVENT(PAGES_PREFETCHED, pages_prefetched, SDE_COUNT,
+          "Pages fetched ahead of a read miss, in its get"),
 };
 
 #define NUM_EVENTS ((int)(sizeof(events) / sizeof(events[0])))

@@ -47,6 +47,11 @@ static struct {
     int failed; /* an issue failed: reported by the next rma_flush_home */
 } extent;
 
+/* Sharer bytes set by one accumulate. */
+#define MARK_CHUNK 1024
+
+static uint8_t ones[MARK_CHUNK]; /* set at rma_init */
+
 /* One put stays within MPI's int count. */
 #define EXTENT_MAX ((size_t)1 << 30)
 
@@ -167,6 +172,7 @@ int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, si
     MPI_Win_set_errhandler(meta_win, MPI_ERRORS_RETURN);
     memset(*meta_base, 0, meta_size);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, meta_win);
+    memset(ones, 1, sizeof(ones));
     stripes_at = stripe_off;
     stripes = nstripes;
     rma_atomics_emulated = quirk_active(QUIRK_ATOMICS64_EMULATED);
@@ -252,17 +258,20 @@ int rma_flush_home(void)
     return rc;
 }
 
-int rma_mark(int rank, uint64_t disp)
+int rma_mark(int rank, uint64_t disp, uint64_t count)
 {
-    static const uint8_t one = 1;
     if (solo_arena) {
-        __atomic_store_n((uint8_t *)(solo_arena + disp), one, __ATOMIC_SEQ_CST);
+        for (uint64_t i = 0; i < count; i++)
+            __atomic_store_n((uint8_t *)(solo_arena + disp + i), 1, __ATOMIC_SEQ_CST);
         return MDSM_OK;
     }
-    MPI_TRY(MPI_Accumulate(&one, 1, MPI_UINT8_T, rank, (MPI_Aint)disp, 1, MPI_UINT8_T, MPI_REPLACE,
-                           home_win),
-            "MPI_Accumulate (sharer byte)");
-    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer byte)");
+    for (uint64_t at = 0; at < count; at += MARK_CHUNK) {
+        int n = count - at < MARK_CHUNK ? (int)(count - at) : MARK_CHUNK;
+        MPI_TRY(MPI_Accumulate(ones, n, MPI_UINT8_T, rank, (MPI_Aint)(disp + at), n, MPI_UINT8_T,
+                               MPI_REPLACE, home_win),
+                "MPI_Accumulate (sharer bytes)");
+    }
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer bytes)");
     return MDSM_OK;
 }
 

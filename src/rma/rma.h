@@ -36,9 +36,10 @@ int rma_get(int rank, uint64_t disp, void *buf, size_t len);
  * Until then page must not change; callers serialise the two. */
 int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns);
 int rma_flush_home(void);
-/* Sets the byte at disp of rank's home window to 1 (an MPI_REPLACE
- * accumulate: atomic with others' on it), complete there on return. */
-int rma_mark(int rank, uint64_t disp);
+/* Sets the count bytes from disp of rank's home window to 1 (MPI_REPLACE
+ * accumulates, atomic per byte with others' on them), complete there on
+ * return. */
+int rma_mark(int rank, uint64_t disp, uint64_t count);
 /* Orders this rank's loads of its own home window with others' RMA on it. */
 void rma_home_sync(void);
 int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old);

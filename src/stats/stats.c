@@ -18,7 +18,7 @@ double mdsm_now(void)
 }
 
 /* A new field must be added here (and to the PAPI event table). */
-_Static_assert(sizeof(mdsm_stats_t) == 15 * sizeof(uint64_t), "stats_zero misses a field");
+_Static_assert(sizeof(mdsm_stats_t) == 16 * sizeof(uint64_t), "stats_zero misses a field");
 
 void stats_zero(void)
 {
@@ -38,6 +38,7 @@ void stats_zero(void)
     r->node_read_faults += s->node_read_faults;
     r->node_write_faults += s->node_write_faults;
     r->shared_home_pages += s->shared_home_pages;
+    r->pages_prefetched += s->pages_prefetched;
     memset(s, 0, sizeof(*s));
 }
 
@@ -70,14 +71,15 @@ int mdsm_stats_print(void)
     printf("mdsm stats rank %d: read_faults=%llu write_faults=%llu pages_fetched=%llu "
            "bytes_fetched=%llu diffs=%llu diff_bytes=%llu invalidations=%llu evictions=%llu "
            "lock_acquires=%llu lock_wait_s=%.6f barriers=%llu barrier_s=%.6f node_read_faults=%llu "
-           "node_write_faults=%llu shared_home_pages=%llu\n",
+           "node_write_faults=%llu shared_home_pages=%llu pages_prefetched=%llu\n",
            mdsm_ctx.rank, (unsigned long long)s->read_faults, (unsigned long long)s->write_faults,
            (unsigned long long)s->pages_fetched, (unsigned long long)s->bytes_fetched,
            (unsigned long long)s->diffs, (unsigned long long)s->diff_bytes,
            (unsigned long long)s->invalidations, (unsigned long long)s->evictions,
            (unsigned long long)s->lock_acquires, s->lock_wait_s, (unsigned long long)s->barriers,
            s->barrier_s, (unsigned long long)s->node_read_faults,
-           (unsigned long long)s->node_write_faults, (unsigned long long)s->shared_home_pages);
+           (unsigned long long)s->node_write_faults, (unsigned long long)s->shared_home_pages,
+           (unsigned long long)s->pages_prefetched);
     fflush(stdout);
     return MDSM_OK;
 }
