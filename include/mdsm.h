@@ -311,6 +311,21 @@ int mdsm_home_of(const void *addr);
 /* Size of the coherence unit in bytes (MDSM_PAGE_SIZE), or a negative error. */
 long mdsm_page_size(void);
 
+/* A hint: fetches now the pages of [addr, addr + len) that this rank would
+ * otherwise fetch at its first read of each (homed on another node, or on
+ * another rank with node sharing off, and not held here), one get per run of
+ * pages with one home, so that reading them raises no fault. As if the
+ * calling thread read each page now: the copies are kept read-only and
+ * dropped at an acquire like any other (writes to them by others are seen
+ * only after one), and a write to one still faults once. Only free cache
+ * slots (MDSM_CACHE_SIZE) are used: the hint evicts nothing and stops where
+ * they run out. pages_prefetched counts the pages. Not collective; any
+ * thread. len 0 does nothing. Errors (nothing is fetched):
+ * MDSM_ERR_NOT_GLOBAL (some byte of the range is not in a live allocation),
+ * MDSM_ERR_THREAD_LEVEL, MDSM_ERR_NOT_INITIALIZED; MDSM_ERR_MPI if a get
+ * fails (the pages fetched before it stay fetched). */
+int mdsm_prefetch(const void *addr, size_t len);
+
 /* ---- Synchronisation ----------------------------------------------------- */
 
 /* Number of locks (MDSM_NUM_LOCKS); ids are 0..mdsm_num_locks()-1. */
@@ -387,9 +402,9 @@ typedef struct mdsm_stats {
     /* This rank's home pages that a rank on another node fetched (once
      * each): until then writes to a home page raise no fault and no notice. */
     uint64_t shared_home_pages;
-    /* The part of pages_fetched taken ahead of a read miss, in the same get,
-     * while misses came in address order (MDSM_PREFETCH_MAX): no fault of
-     * their own. */
+    /* The part of pages_fetched taken without a fault of their own: ahead of
+     * a read miss, in its get, while misses came in address order
+     * (MDSM_PREFETCH_MAX), or by mdsm_prefetch. */
     uint64_t pages_prefetched;
 } mdsm_stats_t;
 

@@ -156,6 +156,7 @@ static void every_call_not_initialized(void)
     EXPECT_ERROR(mdsm_release(), MDSM_ERR_NOT_INITIALIZED);
     EXPECT_ERROR(mdsm_fetch_add(&local, 1, &old), MDSM_ERR_NOT_INITIALIZED);
     EXPECT_ERROR(mdsm_cas(&local, 5, 6, &old), MDSM_ERR_NOT_INITIALIZED);
+    EXPECT_ERROR(mdsm_prefetch(&local, sizeof(local)), MDSM_ERR_NOT_INITIALIZED);
     MT_EXPECT_EQ(local, 5); /* nothing was done... */
     MT_EXPECT_EQ(old, 9);   /* ...and no output parameter written */
     EXPECT_ERROR(mdsm_stats_get(&st), MDSM_ERR_NOT_INITIALIZED);
@@ -454,6 +455,37 @@ MT_MDSM_TEST(bad_input, atomics_on_non_global_addresses)
     MT_EXPECT_EQ(old, 99);
     EXPECT_INTACT(&s, "atomics on non-global addresses");
     free(heap);
+    MT_EXPECT_OK(mdsm_free((void *)s.p));
+}
+
+/* A prefetch hint on a range that is not wholly in live allocations fetches
+ * nothing: a stack variable, NULL, a freed allocation, a range running past
+ * an allocation's end or wrapping around the address space. */
+MT_MDSM_TEST(bad_input, prefetch_outside_global_memory)
+{
+    size_t ps = (size_t)mdsm_page_size();
+    struct sentinel s = sentinel_make();
+    int64_t local = 11;
+    char *x = mdsm_alloc(2 * ps), *gone = mdsm_alloc(ps);
+    MT_ASSERT(x != NULL && gone != NULL);
+    MT_EXPECT_OK(mdsm_free(gone));
+    mdsm_stats_t a, b;
+    MT_EXPECT_OK(mdsm_stats_get(&a));
+    EXPECT_ERROR(mdsm_prefetch(&local, sizeof(local)), MDSM_ERR_NOT_GLOBAL);
+    EXPECT_ERROR(mdsm_prefetch(NULL, 1), MDSM_ERR_NOT_GLOBAL);
+    EXPECT_ERROR(mdsm_prefetch(gone, ps), MDSM_ERR_NOT_GLOBAL);
+    EXPECT_ERROR(mdsm_prefetch(x, SIZE_MAX), MDSM_ERR_NOT_GLOBAL);
+    EXPECT_ERROR(mdsm_prefetch(x + ps, (size_t)-1 - (uintptr_t)(x + ps) + 2), MDSM_ERR_NOT_GLOBAL);
+    if (mdsm_home_of(x + 2 * ps) < 0) /* nothing allocated after x */
+        EXPECT_ERROR(mdsm_prefetch(x, 2 * ps + 1), MDSM_ERR_NOT_GLOBAL);
+    MT_EXPECT_OK(mdsm_prefetch(NULL, 0)); /* nothing to do */
+    MT_EXPECT_OK(mdsm_stats_get(&b));
+    MT_EXPECT_EQ(b.pages_fetched, a.pages_fetched);
+    MT_EXPECT_EQ(b.pages_prefetched, a.pages_prefetched);
+    MT_EXPECT_OK(mdsm_prefetch(x, 2 * ps)); /* the whole allocation is fine */
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(x));
+    EXPECT_INTACT(&s, "prefetch hints outside global memory");
     MT_EXPECT_OK(mdsm_free((void *)s.p));
 }
 

@@ -4,7 +4,8 @@
  * on rank r+1. Where it shares that rank's home memory nothing is fetched;
  * otherwise the counts follow the rule exactly (pf_faults restates it), pages
  * read in any other order fault one by one, and pages fetched ahead but never
- * read are still tracked: their home's later writes reach this rank.
+ * read are still tracked: their home's later writes reach this rank. The
+ * mdsm_prefetch hint fetches what a first read would, without faults.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -162,6 +163,96 @@ MT_MDSM_TEST(prefetch, pages_fetched_ahead_see_their_homes_later_writes)
     MT_EXPECT_OK(mdsm_barrier());
     pf_read(&s, 0, PF_PAGES, 1, &tally);
     DC_TALLY_END(&tally, "pages fetched ahead, after their home wrote them");
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)s.base));
+}
+
+/* mdsm_prefetch over the whole allocation fetches exactly the pages this rank
+ * would fetch at a first read (homed elsewhere and not used in place), with
+ * no fault; the reads that follow fault on none of them and read the values;
+ * a second hint fetches nothing. After every home rewrites its pages and a
+ * barrier, the hinted copies are gone: reads see the new values, and a new
+ * hint fetches the pages again. */
+MT_MDSM_TEST(prefetch, hint_fetches_without_faults_and_copies_stay_coherent)
+{
+    struct pf_setup s;
+    MT_ASSERT(dc_all(pf_begin(&s)));
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t ps = (size_t)mdsm_page_size(), npages = (size_t)n * PF_PAGES;
+    uint64_t fetchable = 0;
+    for (size_t p = 0; p < npages; p++) {
+        int h = dc_home((const void *)(s.base + p * s.words));
+        fetchable += h != me && !dc_shares_home(h);
+    }
+    struct dc_tally tally = {0};
+    for (int round = 0; round < 2; round++) {
+        mdsm_stats_t a, b, c, d;
+        MT_EXPECT_OK(mdsm_stats_get(&a));
+        MT_EXPECT_OK(mdsm_prefetch((const void *)s.base, npages * ps));
+        MT_EXPECT_OK(mdsm_stats_get(&b));
+        for (size_t p = 0; p < npages; p++) {
+            int64_t v = s.base[p * s.words];
+            if (v != pf_value(p, round))
+                DC_MISMATCH(&tally,
+                            "round %d: hinted page %zu (home rank %d) reads %lld, expected "
+                            "%lld",
+                            round, p, dc_home((const void *)(s.base + p * s.words)), (long long)v,
+                            (long long)pf_value(p, round));
+        }
+        MT_EXPECT_OK(mdsm_stats_get(&c));
+        MT_EXPECT_OK(mdsm_prefetch((const void *)s.base, npages * ps));
+        MT_EXPECT_OK(mdsm_stats_get(&d));
+        MT_EXPECT_EQ(b.pages_fetched - a.pages_fetched, fetchable);
+        MT_EXPECT_EQ(b.pages_prefetched - a.pages_prefetched, fetchable);
+        MT_EXPECT_EQ(b.read_faults - a.read_faults, 0);
+        MT_EXPECT_EQ(c.pages_fetched - b.pages_fetched, 0); /* every read hits a hinted copy */
+        MT_EXPECT_EQ(d.pages_fetched - c.pages_fetched, 0); /* all held: nothing to fetch */
+        MPI_Barrier(MPI_COMM_WORLD); /* everyone has read this round's values */
+        for (size_t p = 0; p < npages; p++)
+            if (dc_home((const void *)(s.base + p * s.words)) == me)
+                s.base[p * s.words] = pf_value(p, round + 1);
+        MT_EXPECT_OK(mdsm_barrier());
+        if (round == 1) { /* no hint now: plain reads see the homes' writes */
+            for (size_t p = 0; p < npages; p++)
+                if (s.base[p * s.words] != pf_value(p, 2))
+                    DC_MISMATCH(&tally, "page %zu reads %lld after the homes' last writes", p,
+                                (long long)s.base[p * s.words]);
+        }
+    }
+    DC_TALLY_END(&tally, "pages read after mdsm_prefetch");
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)s.base));
+}
+
+/* A hinted copy is read-only: a write to it faults once (twin), and the diff
+ * reaches the home at a barrier; the word the home wrote beside it survives.
+ * Every rank's pages are all written, by its left-hand neighbour. */
+MT_MDSM_TEST(prefetch, writes_to_hinted_pages_reach_their_homes)
+{
+    struct pf_setup s;
+    MT_ASSERT(dc_all(pf_begin(&s)));
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t ps = (size_t)mdsm_page_size(), npages = (size_t)n * PF_PAGES;
+    MT_EXPECT_OK(mdsm_prefetch((const void *)s.base, npages * ps));
+    mdsm_stats_t a, b;
+    MT_EXPECT_OK(mdsm_stats_get(&a));
+    for (size_t k = 0; k < PF_PAGES; k++) /* word 1 of the neighbour's pages */
+        s.base[s.list[k] * s.words + 1] = pf_value(s.list[k], 7);
+    MT_EXPECT_OK(mdsm_stats_get(&b));
+    MT_EXPECT_EQ(b.write_faults - a.write_faults, s.remote ? PF_PAGES : 0);
+    MT_EXPECT_EQ(b.pages_fetched - a.pages_fetched, 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    struct dc_tally tally = {0};
+    for (size_t p = 0; p < npages; p++) {
+        if (dc_home((const void *)(s.base + p * s.words)) != me)
+            continue;
+        int64_t w0 = s.base[p * s.words], w1 = s.base[p * s.words + 1];
+        if (w0 != pf_value(p, 0) || w1 != pf_value(p, 7))
+            DC_MISMATCH(&tally, "own page %zu holds %lld, %lld; expected %lld, %lld", p,
+                        (long long)w0, (long long)w1, (long long)pf_value(p, 0),
+                        (long long)pf_value(p, 7));
+    }
+    DC_TALLY_END(&tally, "home pages written through hinted copies");
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free((void *)s.base));
 }

@@ -72,20 +72,27 @@ static inline void bench_start_pair(int *argc, char ***argv)
     }
 }
 
+/* The order of a read round: address order, last page first (no miss in
+ * address order: nothing is prefetched), or address order after one
+ * mdsm_prefetch of the whole range, timed with the reads. */
+enum bench_reads { BENCH_FORWARD, BENCH_BACKWARD, BENCH_HINTED };
+
 /* Collective: one round of a read benchmark (bench_home_writes with round),
- * then rank 0 reads word 0 of each of the k pages, last first if backwards
- * (no miss in address order: nothing is prefetched), adding to *bad each that
- * lacks round. Seconds per page on rank 0, 0 elsewhere. */
-static inline double bench_read_round(char **pages, int k, int home, uint64_t round, int backwards,
-                                      uint64_t *bad)
+ * then rank 0 reads word 0 of each of the k pages as how says, adding to
+ * *bad each that lacks round. Seconds per page on rank 0, 0 elsewhere. */
+static inline double bench_read_round(char **pages, int k, int home, uint64_t round,
+                                      enum bench_reads how, uint64_t *bad)
 {
     bench_home_writes(pages, k, home, round);
     if (mdsm_rank() != 0)
         return 0.0;
     uint64_t wrong = 0;
     double t = MPI_Wtime();
+    if (how == BENCH_HINTED)
+        bench_check(mdsm_prefetch(pages[0], (size_t)(pages[k - 1] - pages[0]) + sizeof(uint64_t)),
+                    "mdsm_prefetch");
     for (int n = 0; n < k; n++)
-        wrong += *(volatile uint64_t *)pages[backwards ? k - 1 - n : n] != round;
+        wrong += *(volatile uint64_t *)pages[how == BENCH_BACKWARD ? k - 1 - n : n] != round;
     t = MPI_Wtime() - t;
     *bad += wrong;
     return t / k;

@@ -104,7 +104,7 @@ static double run_mdsm(void *arg)
 {
     ctx_t *c = arg;
     /* Last first: no read is prefetched (bench_scan measures those). */
-    return bench_read_round(c->pages, c->npages, HOME, ++c->round, 1, &c->bad);
+    return bench_read_round(c->pages, c->npages, HOME, ++c->round, BENCH_BACKWARD, &c->bad);
 }
 
 /* Baseline repetition: rank 0 gets each page with its own flush. */

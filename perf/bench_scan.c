@@ -5,7 +5,8 @@
  * rank 0's copies (their memory is kept). The baseline moves the same bytes
  * the way hand-written MPI code would: MPI_Get of BENCH_CHUNK bytes (default
  * 256 KiB) + MPI_Win_flush, into populated memory, from an MPI_Win_create
- * window like mdsm's. Per page, both.
+ * window like mdsm's. Per page, both. A second row times the same reads
+ * after one mdsm_prefetch of the pages' range (hint included).
  * Run: MDSM_NODE_SHARING=off mpirun -n 2 bench_scan, or across hosts
  * (BENCH_PAGES=K, BENCH_REPS=R, BENCH_CHUNK=bytes) */
 #include <stdint.h>
@@ -34,7 +35,13 @@ typedef struct ctx {
 static double run_mdsm(void *arg)
 {
     ctx_t *c = arg;
-    return bench_read_round(c->pages, c->npages, HOME, ++c->round, 0, &c->bad);
+    return bench_read_round(c->pages, c->npages, HOME, ++c->round, BENCH_FORWARD, &c->bad);
+}
+
+static double run_hinted(void *arg)
+{
+    ctx_t *c = arg;
+    return bench_read_round(c->pages, c->npages, HOME, ++c->round, BENCH_HINTED, &c->bad);
 }
 
 static double run_mpi(void *arg)
@@ -91,11 +98,13 @@ int main(int argc, char **argv)
     double mdsm = bench_median(run_mdsm, &c, 0, reps);
     mdsm_stats_t s;
     bench_check(mdsm_stats_get(&s), "mdsm_stats_get");
+    double hinted = bench_median(run_hinted, &c, warmup, reps);
     if (c.rank == 0) {
         char name[64];
         snprintf(name, sizeof(name), "scan, per %ld B page", c.page);
         bench_header("sequential read scan per page vs MPI_Get of large chunks + MPI_Win_flush");
         bench_row(name, mdsm, base);
+        bench_row("  after mdsm_prefetch of the range", hinted, base);
         double n = (double)reps * c.npages;
         printf("# %d pages x %d repetitions (median of per-page means), chunks of %zu B; per page "
                "read: %.3f read faults, %.2f pages fetched, %.2f prefetched\n",

@@ -517,20 +517,14 @@ static uint64_t spare_slot(void)
  * the home track writes to them). */
 #define PREFETCH_AFTER 4
 
-/* How many pages a read miss on page fetches: 1, or once PREFETCH_AFTER
- * misses came in address order, a run twice as long as the last one (2 at
- * first, up to prefetch_max) of the pages that follow it with the same home
- * and not held here. A guess never evicts: each page ahead takes a spare slot
- * or ends the run. The pages ahead are marked fetching, as page is. */
-static uint64_t prefetch_run(uint64_t page, int home)
+/* Claims for a get the pages from page + from on, while fewer than limit:
+ * each must be INVALID, not fetching and homed on home, and take a spare
+ * slot if it has none (a guess never evicts). Claimed pages are marked
+ * fetching. Returns where the run ends (from, if none was claimed). */
+static uint64_t claim_run(uint64_t page, uint64_t from, uint64_t limit, int home)
 {
-    c.seq_misses = page == c.seq_next ? c.seq_misses + 1 : 1;
-    if (c.seq_misses <= PREFETCH_AFTER)
-        c.window = 1;
-    else
-        c.window = c.window * 2 < c.prefetch_max ? c.window * 2 : c.prefetch_max;
-    uint64_t n = 1;
-    for (; n < c.window && page + n < c.npages; n++) {
+    uint64_t n = from;
+    for (; n < limit && page + n < c.npages; n++) {
         struct cache_page *q = &c.pages[page + n];
         if (q->state != PAGE_INVALID || q->fetching || mdsm_space.pages[page + n].home != home)
             break;
@@ -544,6 +538,21 @@ static uint64_t prefetch_run(uint64_t page, int home)
         q->fetching = 1;
         q->stale = 0;
     }
+    c.nfetching += n - from;
+    return n;
+}
+
+/* How many pages a read miss on page fetches: 1, or once PREFETCH_AFTER
+ * misses came in address order, a run twice as long as the last one (2 at
+ * first, up to prefetch_max) of the pages that follow it (claim_run). */
+static uint64_t prefetch_run(uint64_t page, int home)
+{
+    c.seq_misses = page == c.seq_next ? c.seq_misses + 1 : 1;
+    if (c.seq_misses <= PREFETCH_AFTER)
+        c.window = 1;
+    else
+        c.window = c.window * 2 < c.prefetch_max ? c.window * 2 : c.prefetch_max;
+    uint64_t n = claim_run(page, 1, c.window, home);
     c.seq_next = page + n;
     return n;
 }
@@ -568,12 +577,43 @@ static void cache_run(uint64_t page, uint64_t n)
     }
 }
 
+/* Fetches the claimed run [page, page + n) from home: its sharer bytes, then
+ * one get (and a copy of the first page into twin, if not NULL). The mutex
+ * is dropped meanwhile: the pages are marked fetching, so their slots are not
+ * evicted and threads faulting on them wait. On return (the mutex held) they
+ * are not fetching any more; on failure they stay INVALID. */
+static int get_run(uint64_t page, uint64_t n, int home, unsigned char *twin)
+{
+    int announce = 0;
+    for (uint64_t i = 0; i < n; i++)
+        announce |= !c.pages[page + i].announced;
+    pthread_mutex_unlock(&mu);
+    /* The sharer bytes are complete at the home before the get reads the
+     * pages: a home that has not seen them yet has not released since, so
+     * every write it makes after the get is noticed at its next release. */
+    int rc = announce ? rma_mark(home, space_sharers_disp(page), n) : MDSM_OK;
+    if (rc == MDSM_OK)
+        rc = rma_get(home, space_disp(page), space_cache_view(page), n * c.page_size);
+    if (rc == MDSM_OK && twin)
+        memcpy(twin, space_cache_view(page), c.page_size);
+    pthread_mutex_lock(&mu);
+    for (uint64_t i = 0; i < n; i++) {
+        c.pages[page + i].fetching = 0;
+        c.pages[page + i].announced |= rc == MDSM_OK;
+    }
+    c.nfetching -= n;
+    pthread_cond_broadcast(&done);
+    if (rc != MDSM_OK)
+        return rc;
+    mdsm_stat.pages_fetched += n;
+    mdsm_stat.bytes_fetched += n * c.page_size;
+    return MDSM_OK;
+}
+
 /* A remote page this rank does not hold: fetched into the cache view (memory
  * it kept, if it held the page before), then one protection change; a read
- * miss may take the pages after it too (prefetch_run), in the same get. The
- * mutex is dropped for the transfer (and the twin's copy): the pages are
- * marked fetching, so their slots are not evicted and other threads faulting
- * on them wait. One invalidated meanwhile stays INVALID and faults again. */
+ * miss may take the pages after it too (prefetch_run), in the same get. One
+ * invalidated meanwhile stays INVALID and faults again. */
 static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
 {
     int home = mdsm_space.pages[page].home;
@@ -587,33 +627,12 @@ static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
         c.slot_page[p->slot] = page;
     }
     uint64_t n = is_write ? 1 : prefetch_run(page, home);
-    c.nfetching += n - 1;
     wd_step(&wd_fault, WD_FAULT_FETCH);
-    int announce = 0;
-    for (uint64_t i = 0; i < n; i++)
-        announce |= !c.pages[page + i].announced;
-    pthread_mutex_unlock(&mu);
-    /* The sharer bytes are complete at the home before the get reads the
-     * pages: a home that has not seen them yet has not released since, so
-     * every write it makes after the get is noticed at its next release. */
-    if (announce && rma_mark(home, space_sharers_disp(page), n) != MDSM_OK)
-        fatal("cannot register as a sharer of a page at its home");
-    if (rma_get(home, space_disp(page), space_cache_view(page), n * c.page_size) != MDSM_OK)
+    if (get_run(page, n, home, is_write ? twin_of(p) : NULL) != MDSM_OK)
         fatal("cannot fetch a page from its home");
-    if (is_write)
-        memcpy(twin_of(p), space_cache_view(page), c.page_size);
-    pthread_mutex_lock(&mu);
     wd_end(&wd_fault);
-    for (uint64_t i = 0; i < n; i++) {
-        c.pages[page + i].fetching = 0;
-        c.pages[page + i].announced = 1;
-    }
-    c.nfetching -= n;
-    pthread_cond_broadcast(&done);
     mdsm_stat.read_faults++;
-    mdsm_stat.pages_fetched += n;
     mdsm_stat.pages_prefetched += n - 1;
-    mdsm_stat.bytes_fetched += n * c.page_size;
     if (!is_write) {
         cache_run(page, n);
         return;
@@ -626,6 +645,37 @@ static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
     set_state(page, PAGE_DIRTY);
     list_dirty(page, p);
     mdsm_stat.write_faults++;
+}
+
+/* Pages one hinted get takes at most: n * MDSM_PAGE_SIZE (1 MiB at most)
+ * stays within MPI's int count. */
+#define HINT_RUN_MAX 1024
+
+int cache_prefetch(uint64_t first, uint64_t npages)
+{
+    int rc = MDSM_OK;
+    pthread_mutex_lock(&mu);
+    for (uint64_t page = first, end = first + npages; page < end && rc == MDSM_OK;) {
+        if (c.pages[page].state != PAGE_INVALID || c.pages[page].fetching) {
+            page++;
+            continue;
+        }
+        if (c.maps + 2 > c.budget) /* a run may add two mappings; a hint never evicts */
+            break;
+        int home = mdsm_space.pages[page].home;
+        uint64_t left = end - page;
+        uint64_t n = claim_run(page, 0, left < HINT_RUN_MAX ? left : HINT_RUN_MAX, home);
+        if (n == 0) /* no spare slot */
+            break;
+        rc = get_run(page, n, home, NULL);
+        if (rc == MDSM_OK) {
+            mdsm_stat.pages_prefetched += n;
+            cache_run(page, n);
+        }
+        page += n;
+    }
+    pthread_mutex_unlock(&mu);
+    return rc;
 }
 
 /* Writes to the page need not be noticed: every rank uses it in place, or it

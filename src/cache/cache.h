@@ -40,6 +40,13 @@ void cache_on_free(uint64_t start, uint64_t npages); /* drops changes */
  * access may be retried, 0 when addr is not in live global memory. */
 int cache_fault(void *addr, int is_write);
 
+/* Fetches the pages of [first, first + npages) that are homed elsewhere and
+ * not held here, a get per run of one home, into spare cache slots: stops
+ * where none is left or mappings would run out (a hint never evicts). The
+ * pages must be in live allocations. MDSM_ERR_MPI if a get fails (its pages
+ * stay unfetched). */
+int cache_prefetch(uint64_t first, uint64_t npages);
+
 /* Writes every change of this interval to its home (byte-exact diffs) and
  * re-protects the written pages. Complete at the homes on return. */
 int cache_release(void);

@@ -1,4 +1,4 @@
-/* Collective allocation and release of global memory. */
+/* Collective allocation and release of global memory, and the prefetch hint. */
 #include <stdint.h>
 
 #include "cache/cache.h"
@@ -122,4 +122,23 @@ long mdsm_page_size(void)
 {
     int rc = mdsm_check_session("mdsm_page_size");
     return rc == MDSM_OK ? (long)mdsm_space.page_size : rc;
+}
+
+int mdsm_prefetch(const void *addr, size_t len)
+{
+    int rc = mdsm_check_initialized("mdsm_prefetch");
+    if (rc != MDSM_OK || len == 0)
+        return rc;
+    const char *last = (const char *)addr + (len - 1);
+    if (!space_contains(addr) || len - 1 > UINTPTR_MAX - (uintptr_t)addr || !space_contains(last))
+        return mdsm_fail(MDSM_ERR_NOT_GLOBAL,
+                         "mdsm_prefetch(%p, %zu): the range is not inside mdsm global memory", addr,
+                         len);
+    uint64_t first = space_page_of(addr), end = space_page_of(last) + 1;
+    for (uint64_t p = first; p < end; p++)
+        if (mdsm_space.pages[p].alloc == 0)
+            return mdsm_fail(MDSM_ERR_NOT_GLOBAL,
+                             "mdsm_prefetch(%p, %zu): %p is not in a live allocation", addr, len,
+                             (const void *)space_page_addr(p));
+    return cache_prefetch(first, end - first);
 }

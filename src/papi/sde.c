@@ -49,7 +49,7 @@ static const struct sde_event events[] = {
     EVENT(SHARED_HOME_PAGES, shared_home_pages, SDE_COUNT,
           "This rank's home pages that another node has fetched"),
     EVENT(PAGES_PREFETCHED, pages_prefetched, SDE_COUNT,
-          "Pages fetched ahead of a read miss, in its get"),
+          "Pages fetched with no fault of their own (prefetch)"),
 };
 
 #define NUM_EVENTS ((int)(sizeof(events) / sizeof(events[0])))
