@@ -1,7 +1,8 @@
 /*
  * Prefetch: read misses in address order on pages of one remote home fetch
  * runs of pages in one get (MDSM_PREFETCH_MAX). Rank r reads the pages homed
- * on rank r+1. Where it shares that rank's home memory nothing is fetched;
+ * on rank r+1; misses at a stride of up to 64 pages fetch pages at that
+ * stride. Where it shares that rank's home memory nothing is fetched;
  * otherwise the counts follow the rule exactly (pf_faults restates it), pages
  * read in any other order fault one by one, and pages fetched ahead but never
  * read are still tracked: their home's later writes reach this rank. The
@@ -47,13 +48,22 @@ static uint64_t pf_faults(uint64_t n, uint64_t max)
     return faults;
 }
 
+/* The widest stride in pages that misses may follow for a prefetch. */
+enum { PF_STRIDE_MAX = 64 };
+
+/* Reading every every-th of pages step apart (step 0: uneven) is a pattern. */
+static int pf_strided(size_t step, size_t every)
+{
+    return step > 0 && step * every <= PF_STRIDE_MAX;
+}
+
 struct pf_setup {
     volatile int64_t *base;
     size_t words; /* per page */
     int nb;       /* the home read from */
     size_t list[PF_PAGES];
-    int remote;     /* fetched, not used in place */
-    int contiguous; /* the pages follow each other (block distribution) */
+    int remote;  /* fetched, not used in place */
+    size_t step; /* list[k + 1] - list[k] for every k (1 with block distribution), or 0 */
 };
 
 /* Every rank writes word 0 of its pages for round 0; the pages of the
@@ -75,20 +85,30 @@ static int pf_begin(struct pf_setup *s)
     if (dc_pages_homed_on(s->base, npages, s->nb, 1, s->list, PF_PAGES) != PF_PAGES)
         return 0;
     s->remote = !dc_shares_home(s->nb);
-    s->contiguous = s->list[PF_PAGES - 1] - s->list[0] == PF_PAGES - 1;
+    s->step = s->list[1] - s->list[0];
+    for (size_t k = 1; k < PF_PAGES; k++)
+        if (s->list[k] - s->list[k - 1] != s->step)
+            s->step = 0;
     return mdsm_barrier() == MDSM_OK;
 }
 
-/* Reads word 0 of list[from..to) in that order (descending if to < from). */
-static void pf_read(const struct pf_setup *s, size_t from, size_t to, int round, struct dc_tally *t)
+/* Reads word 0 of every every-th of list[from..to) in that order (descending
+ * if to < from). */
+static void pf_read_every(const struct pf_setup *s, size_t from, size_t to, size_t every, int round,
+                          struct dc_tally *t)
 {
-    for (size_t i = from; i != to; i = to > from ? i + 1 : i - 1) {
+    for (size_t i = from; to > from ? i < to : i > to; i = to > from ? i + every : i - every) {
         size_t k = to > from ? i : i - 1, p = s->list[k];
         int64_t v = s->base[p * s->words];
         if (v != pf_value(p, round))
             DC_MISMATCH(t, "round %d: page %zu (home rank %d) reads %lld, expected %lld", round, p,
                         s->nb, (long long)v, (long long)pf_value(p, round));
     }
+}
+
+static void pf_read(const struct pf_setup *s, size_t from, size_t to, int round, struct dc_tally *t)
+{
+    pf_read_every(s, from, to, 1, round, t);
 }
 
 static void pf_expect(const mdsm_stats_t *a, const mdsm_stats_t *b, uint64_t faults,
@@ -117,7 +137,9 @@ MT_MDSM_TEST(prefetch, reads_in_address_order_fetch_runs)
     pf_read(&s, 0, PF_PAGES, 0, &tally); /* all held now */
     MT_EXPECT_OK(mdsm_stats_get(&c));
     DC_TALLY_END(&tally, "reads in address order");
-    uint64_t faults = !s.remote ? 0 : s.contiguous ? pf_faults(PF_PAGES, pf_max()) : PF_PAGES;
+    uint64_t faults = !s.remote               ? 0
+                      : pf_strided(s.step, 1) ? pf_faults(PF_PAGES, pf_max())
+                                              : PF_PAGES;
     pf_expect(&a, &b, faults, s.remote ? PF_PAGES : 0, "a scan in address order");
     pf_expect(&b, &c, 0, 0, "the same scan again");
     MT_EXPECT_OK(mdsm_barrier());
@@ -152,7 +174,7 @@ MT_MDSM_TEST(prefetch, pages_fetched_ahead_see_their_homes_later_writes)
     MT_EXPECT_OK(mdsm_stats_get(&a));
     pf_read(&s, 0, PF_PAGES / 2, 0, &tally);
     MT_EXPECT_OK(mdsm_stats_get(&b));
-    if (s.remote && s.contiguous && pf_max() > 1)
+    if (s.remote && pf_strided(s.step, 1) && pf_max() > 1)
         MT_EXPECT(b.pages_fetched - a.pages_fetched > PF_PAGES / 2); /* some fetched ahead */
     MPI_Barrier(MPI_COMM_WORLD);
     int n = mdsm_nranks(), me = mdsm_rank();
@@ -253,6 +275,29 @@ MT_MDSM_TEST(prefetch, writes_to_hinted_pages_reach_their_homes)
                         (long long)pf_value(p, 7));
     }
     DC_TALLY_END(&tally, "home pages written through hinted copies");
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)s.base));
+}
+
+/* Every 3rd of the neighbour's pages in address order: misses at one stride
+ * fetch runs of pages at that stride (a get each, one flush), by the same
+ * rule; the pages between are not fetched. Read again: all held. */
+MT_MDSM_TEST(prefetch, strided_reads_fetch_runs_at_their_stride)
+{
+    struct pf_setup s;
+    MT_ASSERT(dc_all(pf_begin(&s)));
+    enum { EVERY = 3, READ = (PF_PAGES + EVERY - 1) / EVERY };
+    struct dc_tally tally = {0};
+    mdsm_stats_t a, b, c;
+    MT_EXPECT_OK(mdsm_stats_get(&a));
+    pf_read_every(&s, 0, PF_PAGES, EVERY, 0, &tally);
+    MT_EXPECT_OK(mdsm_stats_get(&b));
+    pf_read_every(&s, 0, PF_PAGES, EVERY, 0, &tally);
+    MT_EXPECT_OK(mdsm_stats_get(&c));
+    DC_TALLY_END(&tally, "every 3rd page in address order");
+    uint64_t faults = !s.remote ? 0 : pf_strided(s.step, EVERY) ? pf_faults(READ, pf_max()) : READ;
+    pf_expect(&a, &b, faults, s.remote ? READ : 0, "every 3rd page in address order");
+    pf_expect(&b, &c, 0, 0, "the same pages again");
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free((void *)s.base));
 }

@@ -227,19 +227,19 @@ static uint64_t b_value(int home, size_t page, size_t word)
         (unsigned long long)(s).evictions
 
 /* B_TRIALS fresh pages homed on this rank's right-hand neighbour: their home
- * fills them, then for each page in turn this rank's team is released by an
- * omp barrier and every thread reads the whole page at once. Every other page
- * of the neighbour's: misses in address order would prefetch the next. */
+ * fills them, then for each page in turn, last first (misses in address
+ * order, at any stride, would prefetch the next), this rank's team is
+ * released by an omp barrier and every thread reads the whole page at once. */
 MT_MDSM_TEST(threads, concurrent_read_faults_fetch_once)
 {
     exact_teams();
     int n = mdsm_nranks(), me = mdsm_rank(), from = (me + 1) % n;
     long ps = mdsm_page_size();
-    size_t wpp = (size_t)ps / sizeof(uint64_t), total = 2 * (size_t)n * B_TRIALS;
+    size_t wpp = (size_t)ps / sizeof(uint64_t), total = (size_t)n * B_TRIALS;
     volatile uint64_t *base = mdsm_alloc(total * (size_t)ps);
     size_t mine[B_TRIALS], theirs[B_TRIALS];
-    int ok = base != NULL && dc_pages_homed_on(base, total, me, 2, mine, B_TRIALS) == B_TRIALS &&
-             dc_pages_homed_on(base, total, from, 2, theirs, B_TRIALS) == B_TRIALS;
+    int ok = base != NULL && dc_pages_homed_on(base, total, me, 1, mine, B_TRIALS) == B_TRIALS &&
+             dc_pages_homed_on(base, total, from, 1, theirs, B_TRIALS) == B_TRIALS;
     if (!dc_all(ok)) {
         mt_fail(__FILE__, __LINE__, "setup failed here or on another rank");
         if (base)
@@ -254,7 +254,7 @@ MT_MDSM_TEST(threads, concurrent_read_faults_fetch_once)
     /* Pages homed with a rank this one shares home memory with are read in place. */
     uint64_t want_fetches = dc_shares_home(from) ? 0 : 1;
     struct dc_tally tally = {0};
-    for (int k = 0; k < B_TRIALS; k++) {
+    for (int k = B_TRIALS - 1; k >= 0; k--) {
         mdsm_stats_t before, after;
         MT_EXPECT_OK(mdsm_stats_get(&before));
         volatile uint64_t *page = base + theirs[k] * wpp;

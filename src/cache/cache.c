@@ -71,10 +71,12 @@ static struct {
     } * spans;
     size_t nspans, cap_spans;
     int classify; /* own home pages start private: nranks > 1 and writes tracked */
-    /* Read misses on remote pages in address order fetch runs of pages:
-     * seq_next is where the next miss must be to continue the pattern, window
-     * how many pages the next fetch takes (doubling up to prefetch_max). */
-    uint64_t seq_next, seq_misses, window, prefetch_max;
+    /* Read misses on remote pages in address order, stride pages apart
+     * (1: sequential), fetch runs of pages: seq_next is where the next miss
+     * must be to continue the pattern, last_miss the page of the last one,
+     * window how many pages the next fetch takes (doubling up to
+     * prefetch_max). */
+    uint64_t seq_next, seq_misses, last_miss, stride, window, prefetch_max;
     /* Kernel mappings (VMAs) of the range: 1 + the boundaries between pages of
      * different backing file or protection, kept as states change. */
     uint64_t maps, budget, kernel_max;
@@ -175,6 +177,7 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     c.classify = mdsm_space.nranks > 1 && !mdsm_space.untracked;
     c.prefetch_max = (uint64_t)s->prefetch_max;
     c.window = 1;
+    c.stride = 1;
     if (!c.pages || !c.dirty || !c.draining || !c.twins || !c.slot_page || !c.free_slots ||
         !c.runs || !c.opened || !c.sharers_seen) {
         cache_fini();
@@ -512,94 +515,124 @@ static uint64_t spare_slot(void)
     return c.fresh < c.nslots ? c.fresh++ : NO_SLOT;
 }
 
-/* Sequential misses before the first prefetch: short runs, such as a halo
+/* Misses in a pattern before the first prefetch: short runs, such as a halo
  * row of a few pages, never fetch pages they do not read (which would make
  * the home track writes to them). */
 #define PREFETCH_AFTER 4
+/* The widest stride, in pages, taken for a pattern. */
+#define STRIDE_MAX 64
 
-/* Claims for a get the pages from page + from on, while fewer than limit:
- * each must be INVALID, not fetching and homed on home, and take a spare
- * slot if it has none (a guess never evicts). Claimed pages are marked
- * fetching. Returns where the run ends (from, if none was claimed). */
-static uint64_t claim_run(uint64_t page, uint64_t from, uint64_t limit, int home)
+/* A run of pages fetched together: page, page + stride, ... (n of them). */
+struct run {
+    uint64_t page, n, stride;
+};
+
+/* Claims for a get the pages of r from the from-th on, while fewer than
+ * limit: each must be INVALID, not fetching and homed on home, and take a
+ * spare slot if it has none (a guess never evicts). Claimed pages are marked
+ * fetching. Sets r->n to where the run ends (from, if none was claimed). */
+static void claim_run(struct run *r, uint64_t from, uint64_t limit, int home)
 {
     uint64_t n = from;
-    for (; n < limit && page + n < c.npages; n++) {
-        struct cache_page *q = &c.pages[page + n];
-        if (q->state != PAGE_INVALID || q->fetching || mdsm_space.pages[page + n].home != home)
+    for (; n < limit && r->page + n * r->stride < c.npages; n++) {
+        uint64_t page = r->page + n * r->stride;
+        struct cache_page *q = &c.pages[page];
+        if (q->state != PAGE_INVALID || q->fetching || mdsm_space.pages[page].home != home)
             break;
         if (q->slot == NO_SLOT) {
             uint64_t slot = spare_slot();
             if (slot == NO_SLOT)
                 break;
             q->slot = slot;
-            c.slot_page[slot] = page + n;
+            c.slot_page[slot] = page;
         }
         q->fetching = 1;
         q->stale = 0;
     }
     c.nfetching += n - from;
-    return n;
+    r->n = n;
 }
 
-/* How many pages a read miss on page fetches: 1, or once PREFETCH_AFTER
- * misses came in address order, a run twice as long as the last one (2 at
- * first, up to prefetch_max) of the pages that follow it (claim_run). */
-static uint64_t prefetch_run(uint64_t page, int home)
+/* The run a read miss on page fetches: page alone, or once PREFETCH_AFTER
+ * misses came in address order at one stride (pages apart, up to
+ * STRIDE_MAX), a run twice as long as the last one (2 at first, up to
+ * prefetch_max) of the pages that follow at that stride (claim_run). Apart
+ * pages may each add two kernel mappings: the run stays within the budget. */
+static struct run prefetch_run(uint64_t page, int home)
 {
-    c.seq_misses = page == c.seq_next ? c.seq_misses + 1 : 1;
+    if (page == c.seq_next) {
+        c.seq_misses++;
+    } else { /* a new pattern, with the last miss if that was near below */
+        uint64_t d = page > c.last_miss ? page - c.last_miss : 0;
+        int near = d >= 1 && d <= STRIDE_MAX;
+        c.stride = near ? d : 1;
+        c.seq_misses = near ? 2 : 1;
+    }
     if (c.seq_misses <= PREFETCH_AFTER)
         c.window = 1;
     else
         c.window = c.window * 2 < c.prefetch_max ? c.window * 2 : c.prefetch_max;
-    uint64_t n = claim_run(page, 1, c.window, home);
-    c.seq_next = page + n;
-    return n;
+    uint64_t limit = c.window;
+    if (c.stride > 1 && limit > 1) {
+        uint64_t room = c.budget > c.maps ? (c.budget - c.maps) / 2 : 1;
+        limit = room < limit ? (room ? room : 1) : limit;
+    }
+    struct run r = {page, 1, c.stride};
+    claim_run(&r, 1, limit, home);
+    c.last_miss = page;
+    c.seq_next = page + r.n * r.stride;
+    return r;
 }
 
 /* The pages of a fetched run, each readable unless invalidated meanwhile:
- * one protection change per stretch of them. */
-static void cache_run(uint64_t page, uint64_t n)
+ * one protection change per stretch of adjacent ones. */
+static void cache_run(const struct run *r)
 {
-    for (uint64_t i = 0; i < n;) {
-        if (c.pages[page + i].stale) {
-            c.pages[page + i].stale = 0;
+    for (uint64_t i = 0; i < r->n;) {
+        uint64_t page = r->page + i * r->stride;
+        if (c.pages[page].stale) {
+            c.pages[page].stale = 0;
             i++;
             continue;
         }
         uint64_t len = 1;
-        while (i + len < n && !c.pages[page + i + len].stale)
+        while (r->stride == 1 && i + len < r->n && !c.pages[page + len].stale)
             len++;
-        protect_run(page + i, len, PROT_READ);
-        for (uint64_t k = i; k < i + len; k++)
+        protect_run(page, len, PROT_READ);
+        for (uint64_t k = 0; k < len; k++)
             set_state(page + k, PAGE_CACHED);
         i += len;
     }
 }
 
-/* Fetches the claimed run [page, page + n) from home: its sharer bytes, then
- * one get (and a copy of the first page into twin, if not NULL). The mutex
- * is dropped meanwhile: the pages are marked fetching, so their slots are not
- * evicted and threads faulting on them wait. On return (the mutex held) they
- * are not fetching any more; on failure they stay INVALID. */
-static int get_run(uint64_t page, uint64_t n, int home, unsigned char *twin)
+/* Fetches the claimed run r from home: its sharer bytes, then one get
+ * (adjacent pages) or a get per page and one flush (a copy of the first page
+ * into twin, if not NULL). The mutex is dropped meanwhile: the pages are
+ * marked fetching, so their slots are not evicted and threads faulting on
+ * them wait. On return (the mutex held) they are not fetching any more; on
+ * failure they stay INVALID. */
+static int get_run(const struct run *r, int home, unsigned char *twin)
 {
+    uint64_t page = r->page, n = r->n;
     int announce = 0;
     for (uint64_t i = 0; i < n; i++)
-        announce |= !c.pages[page + i].announced;
+        announce |= !c.pages[page + i * r->stride].announced;
     pthread_mutex_unlock(&mu);
     /* The sharer bytes are complete at the home before the get reads the
      * pages: a home that has not seen them yet has not released since, so
      * every write it makes after the get is noticed at its next release. */
-    int rc = announce ? rma_mark(home, space_sharers_disp(page), n) : MDSM_OK;
-    if (rc == MDSM_OK)
+    int rc = announce ? rma_mark(home, space_sharers_disp(page), n, r->stride) : MDSM_OK;
+    if (rc == MDSM_OK && r->stride == 1)
         rc = rma_get(home, space_disp(page), space_cache_view(page), n * c.page_size);
+    else if (rc == MDSM_OK)
+        rc = rma_get_strided(home, space_disp(page), space_cache_view(page), c.page_size, n,
+                             r->stride * c.page_size);
     if (rc == MDSM_OK && twin)
         memcpy(twin, space_cache_view(page), c.page_size);
     pthread_mutex_lock(&mu);
     for (uint64_t i = 0; i < n; i++) {
-        c.pages[page + i].fetching = 0;
-        c.pages[page + i].announced |= rc == MDSM_OK;
+        c.pages[page + i * r->stride].fetching = 0;
+        c.pages[page + i * r->stride].announced |= rc == MDSM_OK;
     }
     c.nfetching -= n;
     pthread_cond_broadcast(&done);
@@ -612,7 +645,7 @@ static int get_run(uint64_t page, uint64_t n, int home, unsigned char *twin)
 
 /* A remote page this rank does not hold: fetched into the cache view (memory
  * it kept, if it held the page before), then one protection change; a read
- * miss may take the pages after it too (prefetch_run), in the same get. One
+ * miss may take pages after it too (prefetch_run), in the same transfer. One
  * invalidated meanwhile stays INVALID and faults again. */
 static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
 {
@@ -626,15 +659,17 @@ static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
         p->slot = take_slot(page);
         c.slot_page[p->slot] = page;
     }
-    uint64_t n = is_write ? 1 : prefetch_run(page, home);
+    struct run r = {page, 1, 1};
+    if (!is_write)
+        r = prefetch_run(page, home);
     wd_step(&wd_fault, WD_FAULT_FETCH);
-    if (get_run(page, n, home, is_write ? twin_of(p) : NULL) != MDSM_OK)
+    if (get_run(&r, home, is_write ? twin_of(p) : NULL) != MDSM_OK)
         fatal("cannot fetch a page from its home");
     wd_end(&wd_fault);
     mdsm_stat.read_faults++;
-    mdsm_stat.pages_prefetched += n - 1;
+    mdsm_stat.pages_prefetched += r.n - 1;
     if (!is_write) {
-        cache_run(page, n);
+        cache_run(&r);
         return;
     }
     if (p->stale) {
@@ -664,15 +699,16 @@ int cache_prefetch(uint64_t first, uint64_t npages)
             break;
         int home = mdsm_space.pages[page].home;
         uint64_t left = end - page;
-        uint64_t n = claim_run(page, 0, left < HINT_RUN_MAX ? left : HINT_RUN_MAX, home);
-        if (n == 0) /* no spare slot */
+        struct run r = {page, 0, 1};
+        claim_run(&r, 0, left < HINT_RUN_MAX ? left : HINT_RUN_MAX, home);
+        if (r.n == 0) /* no spare slot */
             break;
-        rc = get_run(page, n, home, NULL);
+        rc = get_run(&r, home, NULL);
         if (rc == MDSM_OK) {
-            mdsm_stat.pages_prefetched += n;
-            cache_run(page, n);
+            mdsm_stat.pages_prefetched += r.n;
+            cache_run(&r);
         }
-        page += n;
+        page += r.n;
     }
     pthread_mutex_unlock(&mu);
     return rc;

@@ -108,8 +108,9 @@ static const struct var_desc table[] = {
      "own at mdsm_init and a reserve. Cached pages are evicted to stay under it",
      KIND_INT, 0, 2147483647, NULL, SET(max_mappings), NO_API, PER_RANK},
     {"MDSM_PREFETCH_MAX", "32", "integer pages, 1..1024 (1: off)",
-     "Most pages one read miss fetches: after four misses in address order, each fetch takes "
-     "the next pages of the same home too, twice as many as the last, up to this",
+     "Most pages one read miss fetches: after four misses in address order at one stride (up "
+     "to 64 pages), each fetch takes the next pages at that stride of the same home too, twice "
+     "as many as the last, up to this",
      KIND_INT, 1, 1024, NULL, SET(prefetch_max), NO_API, PER_RANK},
 };
 

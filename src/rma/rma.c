@@ -258,17 +258,33 @@ int rma_flush_home(void)
     return rc;
 }
 
-int rma_mark(int rank, uint64_t disp, uint64_t count)
+int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, uint64_t stride)
+{
+    if (solo_arena) {
+        for (uint64_t i = 0; i < n; i++)
+            memcpy(buf + i * stride, solo_arena + disp + i * stride, len);
+        return MDSM_OK;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        MPI_TRY(MPI_Get(buf + i * stride, (int)len, MPI_BYTE, rank, (MPI_Aint)(disp + i * stride),
+                        (int)len, MPI_BYTE, home_win),
+                "MPI_Get (pages)");
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (pages)");
+    return MDSM_OK;
+}
+
+int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride)
 {
     if (solo_arena) {
         for (uint64_t i = 0; i < count; i++)
-            __atomic_store_n((uint8_t *)(solo_arena + disp + i), 1, __ATOMIC_SEQ_CST);
+            __atomic_store_n((uint8_t *)(solo_arena + disp + i * stride), 1, __ATOMIC_SEQ_CST);
         return MDSM_OK;
     }
-    for (uint64_t at = 0; at < count; at += MARK_CHUNK) {
-        int n = count - at < MARK_CHUNK ? (int)(count - at) : MARK_CHUNK;
-        MPI_TRY(MPI_Accumulate(ones, n, MPI_UINT8_T, rank, (MPI_Aint)(disp + at), n, MPI_UINT8_T,
-                               MPI_REPLACE, home_win),
+    uint64_t chunk = stride == 1 ? MARK_CHUNK : 1; /* apart, one byte per accumulate */
+    for (uint64_t at = 0; at < count; at += chunk) {
+        int n = count - at < chunk ? (int)(count - at) : (int)chunk;
+        MPI_TRY(MPI_Accumulate(ones, n, MPI_UINT8_T, rank, (MPI_Aint)(disp + at * stride), n,
+                               MPI_UINT8_T, MPI_REPLACE, home_win),
                 "MPI_Accumulate (sharer bytes)");
     }
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer bytes)");

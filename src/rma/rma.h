@@ -36,10 +36,13 @@ int rma_get(int rank, uint64_t disp, void *buf, size_t len);
  * Until then page must not change; callers serialise the two. */
 int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns);
 int rma_flush_home(void);
-/* Sets the count bytes from disp of rank's home window to 1 (MPI_REPLACE
- * accumulates, atomic per byte with others' on them), complete there on
- * return. */
-int rma_mark(int rank, uint64_t disp, uint64_t count);
+/* n blocks of len bytes, stride bytes apart from disp, into buf laid out
+ * alike: a get each, then one flush. */
+int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, uint64_t stride);
+/* Sets count bytes of rank's home window to 1, stride bytes apart from disp
+ * (MPI_REPLACE accumulates, atomic per byte with others' on them), complete
+ * there on return. */
+int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride);
 /* Orders this rank's loads of its own home window with others' RMA on it. */
 void rma_home_sync(void);
 int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old);
