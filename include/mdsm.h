@@ -406,6 +406,10 @@ typedef struct mdsm_stats {
      * a read miss, in its get, while misses came in address order
      * (MDSM_PREFETCH_MAX), or by mdsm_prefetch. */
     uint64_t pages_prefetched;
+    /* The part of pages_fetched that brought a read-only copy up to date in
+     * place at a lock acquire, instead of dropping it: pages the last holder
+     * wrote, which this rank then reads without a fault. */
+    uint64_t pages_refreshed;
 } mdsm_stats_t;
 
 /* Copies this rank's counters. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */

@@ -15,7 +15,7 @@
 #include "mt.h"
 #include "node_check.h"
 
-#define MAX_SET 16
+#define MAX_SET 32
 
 /* PAPI once per process: the test binary runs many bodies. */
 static int papi_ready(void)
@@ -128,6 +128,7 @@ static int stat_value(const mdsm_stats_t *st, const char *name, long long *value
         {"NODE_WRITE_FAULTS", offsetof(mdsm_stats_t, node_write_faults), 0},
         {"SHARED_HOME_PAGES", offsetof(mdsm_stats_t, shared_home_pages), 0},
         {"PAGES_PREFETCHED", offsetof(mdsm_stats_t, pages_prefetched), 0},
+        {"PAGES_REFRESHED", offsetof(mdsm_stats_t, pages_refreshed), 0},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(map[i].name, name) != 0)

@@ -972,6 +972,43 @@ int cache_invalidate(uint64_t page)
     return rc;
 }
 
+int cache_refresh(uint64_t page)
+{
+    pthread_mutex_lock(&mu);
+    struct cache_page *p = &c.pages[page];
+    if (p->fetching || p->state != PAGE_CACHED) {
+        int rc = invalidate_locked(page);
+        pthread_mutex_unlock(&mu);
+        return rc;
+    }
+    /* Fetching: a write fault on the page waits (its twin must not catch the
+     * get half done), the slot is not evicted, a newer notice marks it stale. */
+    p->fetching = 1;
+    p->stale = 0;
+    c.nfetching++;
+    pthread_mutex_unlock(&mu);
+    int rc =
+        rma_get(mdsm_space.pages[page].home, space_disp(page), space_cache_view(page), c.page_size);
+    pthread_mutex_lock(&mu);
+    p->fetching = 0;
+    c.nfetching--;
+    pthread_cond_broadcast(&done);
+    if (rc == MDSM_OK) {
+        mdsm_stat.pages_fetched++;
+        mdsm_stat.bytes_fetched += c.page_size;
+        mdsm_stat.pages_refreshed++;
+    }
+    if (rc == MDSM_OK && !p->stale) {
+        pthread_mutex_unlock(&mu);
+        return MDSM_OK;
+    }
+    p->stale = 0; /* failed, or the data may predate a newer notice: dropped */
+    mdsm_stat.invalidations++;
+    rc = drop(page, p);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
 int cache_invalidate_all(void)
 {
     int rc = MDSM_OK;

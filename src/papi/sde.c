@@ -50,6 +50,8 @@ static const struct sde_event events[] = {
           "This rank's home pages that another node has fetched"),
     EVENT(PAGES_PREFETCHED, pages_prefetched, SDE_COUNT,
           "Pages fetched with no fault of their own (prefetch)"),
+    EVENT(PAGES_REFRESHED, pages_refreshed, SDE_COUNT,
+          "Cached pages updated in place at a lock acquire"),
 };
 
 #define NUM_EVENTS ((int)(sizeof(events) / sizeof(events[0])))

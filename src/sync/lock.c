@@ -292,7 +292,7 @@ int mdsm_lock(int id)
     if (rc == MDSM_OK && pred >= 0)
         rc = notice_catch_up_packed(target, b->grant + n + 1, grant_words - (n + 1));
     else if (rc == MDSM_OK && target)
-        rc = notice_catch_up(target);
+        rc = notice_catch_up(target, 1);
     mdsm_stat.lock_acquires++;
     mdsm_stat.lock_wait_s += mdsm_now() - t0;
     sync_exit();

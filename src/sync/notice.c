@@ -22,6 +22,36 @@ static uint64_t gen;        /* bumped when seen[] changes */
 /* The latest entries of each other rank's log that this rank has applied,
  * [from, from + count) ending at seen[r] when current: handed on with locks. */
 #define RECENT_MAX 32
+
+/* A lock acquire that misses at most this many notices brings the pages
+ * named up to date in place (cache_refresh) instead of dropping them: the
+ * data the lock guards, which its holder reads next. More is not just that. */
+#define REFRESH_MAX 16
+static uint64_t refresh_left;   /* pages the catch-up under way may refresh */
+static uint64_t last_refreshed; /* by it: a page named again (each writer logs it) is current */
+
+static int apply(uint64_t page)
+{
+    if (refresh_left == 0)
+        return cache_invalidate(page);
+    refresh_left--;
+    if (page == last_refreshed)
+        return MDSM_OK;
+    last_refreshed = page;
+    return cache_refresh(page);
+}
+
+/* Sets refresh_left for a catch-up up to target: the notices missed, if few
+ * and for a lock, else 0. */
+static void plan_refresh(const uint64_t *target, int for_lock)
+{
+    uint64_t missed = 0;
+    for (int r = 0; r < n && for_lock; r++)
+        if (r != me && target[r] > seen[r])
+            missed += target[r] - seen[r];
+    refresh_left = for_lock && missed <= REFRESH_MAX ? missed : 0;
+    last_refreshed = UINT64_MAX;
+}
 struct recent {
     uint64_t from;
     uint32_t count;
@@ -203,7 +233,7 @@ static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
         if (now_heads[r] - seen[r] > META_LOG_CAP)
             *all = 1;
         for (uint64_t i = 0; i < count && rc == MDSM_OK && !*all; i++)
-            rc = cache_invalidate(scratch[at + i]);
+            rc = apply(scratch[at + i]);
         if (rc == MDSM_OK && !*all)
             for (uint64_t i = count > RECENT_MAX ? count - RECENT_MAX : 0; i < count; i++)
                 remember(r, seen[r] + i, scratch[at + i]);
@@ -216,9 +246,12 @@ static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
     return rc;
 }
 
+static int catch_up(const uint64_t *target);
+
 int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int words)
 {
     int at = 1, rc = MDSM_OK;
+    plan_refresh(target, 1);
     for (uint64_t i = 0; words > 0 && i < packed[0] && rc == MDSM_OK; i++) {
         if (at + 3 > words)
             break;
@@ -230,7 +263,7 @@ int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int w
         if ((int)r == me || seen[r] < from || seen[r] >= from + count || target[r] != from + count)
             continue; /* not exactly what this rank misses of r's log */
         for (uint64_t j = seen[r] - from; j < count && rc == MDSM_OK; j++)
-            rc = cache_invalidate(pages[j]);
+            rc = apply(pages[j]);
         if (rc != MDSM_OK)
             break; /* the notices stay pending */
         for (uint64_t j = seen[r] - from; j < count; j++)
@@ -242,10 +275,10 @@ int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int w
         cache_flush(); /* what was dropped still goes home */
         return rc;
     }
-    return notice_catch_up(target);
+    return catch_up(target);
 }
 
-int notice_catch_up(const uint64_t *target)
+static int catch_up(const uint64_t *target)
 {
     int rc = MDSM_OK, all = 0;
     /* Ranks that overran their ring since we last looked: trust nothing. */
@@ -276,4 +309,10 @@ int notice_catch_up(const uint64_t *target)
         rc = cache_invalidate_all();
     int frc = cache_flush(); /* dirty copies dropped above went home */
     return rc != MDSM_OK ? rc : frc;
+}
+
+int notice_catch_up(const uint64_t *target, int for_lock)
+{
+    plan_refresh(target, for_lock);
+    return catch_up(target);
 }

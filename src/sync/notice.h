@@ -24,15 +24,17 @@ const uint64_t *notice_vector(void);
 /* Changes whenever notice_vector()'s contents do. */
 uint64_t notice_vector_gen(void);
 
-/* Invalidates every page named in others' logs up to target[r] (per rank). */
-int notice_catch_up(const uint64_t *target);
+/* Invalidates every page named in others' logs up to target[r] (per rank).
+ * For a lock acquire (for_lock) that misses only a few notices, the pages
+ * named are brought up to date in place instead (cache_refresh). */
+int notice_catch_up(const uint64_t *target, int for_lock);
 
 /* Packs into out (at most max words) the latest entries this rank knows of
  * every rank's log up to its vector: its own last ones and those it applied
  * of others. Returns the words used. The format is this module's. */
 int notice_pack_recent(uint64_t *out, int max);
 
-/* notice_catch_up, first applying the entries packed by another rank's
+/* notice_catch_up for a lock acquire, first applying the entries packed by another rank's
  * notice_pack_recent wherever they are exactly what this rank misses of a
  * log, so that those logs need not be read. */
 int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int words);

@@ -61,7 +61,7 @@ int mdsm_acquire(void)
     sync_enter();
     rc = notice_read_heads(heads);
     if (rc == MDSM_OK)
-        rc = notice_catch_up(heads);
+        rc = notice_catch_up(heads, 0);
     sync_exit();
     wd_end(&wd_api);
     return rc;
@@ -91,7 +91,7 @@ static int barrier(void)
         return rc;
     }
     sync_enter();
-    rc = notice_catch_up(heads);
+    rc = notice_catch_up(heads, 0);
     mdsm_stat.barriers++;
     mdsm_stat.barrier_s += mdsm_now() - t0;
     sync_exit();

@@ -1,0 +1,108 @@
+/* Data guarded by a lock: a lock acquire that misses only a few write notices
+ * brings the read-only copies this rank holds of those pages up to date in
+ * place (pages_refreshed), so the holder reads them without a fault and sees
+ * every earlier holder's writes. One that misses more drops them (each read
+ * then faults). Ranks take the lock in turn, in rank order, one at a time. */
+#include <stdint.h>
+
+#include "dsm_check.h"
+#include "mt.h"
+#include "node_check.h"
+
+enum { LD_ROUNDS = 4, LD_MANY = 20 /* more notices than a lock acquire refreshes (16) */ };
+
+/* Each rank in turn: lock, read the counter, add 1, unlock. From the second
+ * round on a rank holds a read-only copy of the counter's page (unless it is
+ * used in place), which the acquire refreshes: the read raises no fault and
+ * sees the last holder's value, and the page is fetched once. */
+MT_MDSM_TEST(lock_data, counter_copy_is_refreshed_at_the_lock)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    long ps = mdsm_page_size();
+    MT_ASSERT_OK(dc_node_map_init());
+    char *base = mdsm_alloc((size_t)n * (size_t)ps);
+    MT_ASSERT(base != NULL);
+    volatile int64_t *counter = (volatile int64_t *)(base + (size_t)(n - 1) * (size_t)ps);
+    int home = dc_home(counter);
+    int copy = home != me && !dc_shares_home(home); /* this rank caches the page */
+    MT_EXPECT_OK(mdsm_barrier());
+    for (int round = 0; round < LD_ROUNDS; round++) {
+        for (int turn = 0; turn < n; turn++) {
+            if (turn == me) {
+                mdsm_stats_t a, b;
+                MT_EXPECT_OK(mdsm_stats_get(&a));
+                MT_EXPECT_OK(mdsm_lock(0));
+                int64_t v = *counter;
+                MT_EXPECT_EQ(v, (int64_t)round * n + turn);
+                *counter = v + 1;
+                MT_EXPECT_OK(mdsm_unlock(0));
+                MT_EXPECT_OK(mdsm_stats_get(&b));
+                if (round > 0 && copy && n > 1) {
+                    MT_EXPECT_EQ(b.read_faults - a.read_faults, 0);
+                    MT_EXPECT_EQ(b.pages_refreshed - a.pages_refreshed, 1);
+                    MT_EXPECT_EQ(b.pages_fetched - a.pages_fetched, 1);
+                    MT_EXPECT_EQ(b.invalidations - a.invalidations, 0);
+                } else if (!copy) {
+                    MT_EXPECT_EQ(b.pages_refreshed - a.pages_refreshed, 0);
+                    MT_EXPECT_EQ(b.pages_fetched - a.pages_fetched, 0);
+                }
+            }
+            MPI_Barrier(MPI_COMM_WORLD);
+        }
+    }
+    MT_EXPECT_OK(mdsm_lock(0));
+    MT_EXPECT_EQ(*counter, (int64_t)LD_ROUNDS * n);
+    MT_EXPECT_OK(mdsm_unlock(0));
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
+}
+
+/* Every rank first reads LD_MANY pages homed on the last rank (copies). Then,
+ * in turn, each rank locks, checks every page holds the previous holder's
+ * stamp, writes its own into each, and unlocks. The next holder misses
+ * LD_MANY notices, more than an acquire refreshes: nothing is refreshed, the
+ * copies are dropped and each read faults; the values are right. */
+MT_MDSM_TEST(lock_data, many_notices_drop_the_copies)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t ps = (size_t)mdsm_page_size(), wpp = ps / sizeof(int64_t);
+    MT_ASSERT_OK(dc_node_map_init());
+    int home = n - 1;
+    size_t total = (size_t)n * LD_MANY, pages[LD_MANY];
+    volatile int64_t *base = mdsm_alloc(total * ps);
+    MT_ASSERT(base != NULL);
+    MT_ASSERT(dc_pages_homed_on(base, total, home, 1, pages, LD_MANY) == LD_MANY);
+    int copy = home != me && !dc_shares_home(home);
+    /* Copies. The barrier may drop some (the home notices pages it used
+     * untracked once another node fetched them): those fault later anyway. */
+    for (int k = 0; k < LD_MANY; k++)
+        MT_EXPECT_EQ(base[pages[k] * wpp], 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    for (int turn = 0; turn < n; turn++) {
+        if (turn == me) {
+            mdsm_stats_t a, b;
+            MT_EXPECT_OK(mdsm_stats_get(&a));
+            MT_EXPECT_OK(mdsm_lock(0));
+            mdsm_stats_t c;
+            MT_EXPECT_OK(mdsm_stats_get(&c));
+            for (int k = LD_MANY - 1; k >= 0; k--) { /* last first: no prefetch */
+                int64_t v = base[pages[k] * wpp];
+                MT_EXPECT_EQ(v, (int64_t)turn * 1000);
+                base[pages[k] * wpp] = (int64_t)(turn + 1) * 1000;
+            }
+            MT_EXPECT_OK(mdsm_stats_get(&b));
+            MT_EXPECT_OK(mdsm_unlock(0));
+            MT_EXPECT_EQ(c.pages_refreshed - a.pages_refreshed, 0);
+            if (copy && turn > 0) { /* the last holder wrote all LD_MANY: copies dropped */
+                MT_EXPECT_LE(c.invalidations - a.invalidations, LD_MANY);
+                MT_EXPECT_EQ(b.read_faults - c.read_faults, LD_MANY);
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    for (int k = 0; k < LD_MANY; k++)
+        MT_EXPECT_EQ(base[pages[k] * wpp], (int64_t)n * 1000);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)base));
+}
