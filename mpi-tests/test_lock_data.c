@@ -13,8 +13,9 @@ enum { LD_ROUNDS = 4, LD_MANY = 20 /* more notices than a lock acquire refreshes
 
 /* Each rank in turn: lock, read the counter, add 1, unlock. From the second
  * round on a rank holds a read-only copy of the counter's page (unless it is
- * used in place), which the acquire refreshes: the read raises no fault and
- * sees the last holder's value, and the page is fetched once. */
+ * used in place), which the acquire refreshes and twins: the read and the
+ * write raise no fault, the read sees the last holder's value, the page is
+ * fetched once and the increment goes home as one diff. */
 MT_MDSM_TEST(lock_data, counter_copy_is_refreshed_at_the_lock)
 {
     int n = mdsm_nranks(), me = mdsm_rank();
@@ -39,6 +40,8 @@ MT_MDSM_TEST(lock_data, counter_copy_is_refreshed_at_the_lock)
                 MT_EXPECT_OK(mdsm_stats_get(&b));
                 if (round > 0 && copy && n > 1) {
                     MT_EXPECT_EQ(b.read_faults - a.read_faults, 0);
+                    MT_EXPECT_EQ(b.write_faults - a.write_faults, 0); /* twin made at the lock */
+                    MT_EXPECT_EQ(b.diffs - a.diffs, 1);
                     MT_EXPECT_EQ(b.pages_refreshed - a.pages_refreshed, 1);
                     MT_EXPECT_EQ(b.pages_fetched - a.pages_fetched, 1);
                     MT_EXPECT_EQ(b.invalidations - a.invalidations, 0);
@@ -105,4 +108,43 @@ MT_MDSM_TEST(lock_data, many_notices_drop_the_copies)
         MT_EXPECT_EQ(base[pages[k] * wpp], (int64_t)n * 1000);
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free((void *)base));
+}
+
+/* A holder that only reads what the lock guards sends nothing home: the twin
+ * made at its acquire finds no change at its release, so no notice reaches
+ * the next holder, whose copy then stays as it was (no refresh, no drop). */
+MT_MDSM_TEST(lock_data, a_reading_holder_writes_nothing_home)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    long ps = mdsm_page_size();
+    MT_ASSERT_OK(dc_node_map_init());
+    char *base = mdsm_alloc((size_t)n * (size_t)ps);
+    MT_ASSERT(base != NULL);
+    volatile int64_t *cell = (volatile int64_t *)(base + (size_t)(n - 1) * (size_t)ps);
+    int copy = dc_home(cell) != me && !dc_shares_home(dc_home(cell));
+    MT_EXPECT_OK(mdsm_barrier());
+    for (int step = 0; step < 3 * n; step++) { /* each rank in turn: write, read, read */
+        int turn = step % n, writes = step < n;
+        if (turn == me) {
+            mdsm_stats_t a, b;
+            MT_EXPECT_OK(mdsm_stats_get(&a));
+            MT_EXPECT_OK(mdsm_lock(0));
+            int64_t v = *cell;
+            MT_EXPECT_EQ(v, writes ? (int64_t)step : (int64_t)n);
+            if (writes)
+                *cell = v + 1;
+            MT_EXPECT_OK(mdsm_unlock(0));
+            MT_EXPECT_OK(mdsm_stats_get(&b));
+            if (!writes)
+                MT_EXPECT_EQ(b.diffs - a.diffs, 0);
+            if (step >= 2 * n && copy) { /* nobody wrote since this rank's last turn */
+                MT_EXPECT_EQ(b.pages_refreshed - a.pages_refreshed, 0);
+                MT_EXPECT_EQ(b.invalidations - a.invalidations, 0);
+                MT_EXPECT_EQ(b.read_faults - a.read_faults, 0);
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
 }

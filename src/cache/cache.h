@@ -58,9 +58,10 @@ int cache_invalidate(uint64_t page);
 int cache_invalidate_all(void);
 
 /* For a page named by a write notice at a lock acquire: a read-only copy is
- * brought up to date in place (one get) and stays readable, so the data the
- * lock guards is read without a fault; a copy being fetched, a dirty one or
- * one whose get fails is invalidated as cache_invalidate does. */
+ * brought up to date in place (one get) and made writable with a twin, so
+ * the data the lock guards is read and written without a fault; a copy being
+ * fetched, a dirty one or one whose get fails is invalidated as
+ * cache_invalidate does. */
 int cache_refresh(uint64_t page);
 
 /* Completes writes started by cache_invalidate; the dropped copies' memory may
