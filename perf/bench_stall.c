@@ -5,7 +5,8 @@
  * the computation beside the idle median. Run it where pages cross ranks by
  * MPI: across hosts (scripts/mpirun-hosts.sh -n 2 build/perf/bench_stall) or
  * with MDSM_NODE_SHARING=off; MDSM_PROGRESS decides who serves the faults.
- * Other ranks wait in the barrier. */
+ * Other ranks wait in the barrier. Pages are touched last first: misses in
+ * address order would be prefetched, and each touch is to be a fault. */
 #include <stdint.h>
 #include <time.h>
 
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 1)
         for (int i = 0; i < IDLE_PROBES; i++) {
-            idle[i] = touch(pages[i]);
+            idle[i] = touch(pages[IDLE_PROBES + BUSY_PROBES - 1 - i]);
             gap();
         }
     MPI_Barrier(MPI_COMM_WORLD); /* rank 0 waits here, in MPI */
@@ -83,7 +84,7 @@ int main(int argc, char **argv)
     } else if (rank == 1) {
         double t0 = now();
         while (nbusy < BUSY_PROBES && now() - t0 < PROBE_S) {
-            busy[nbusy] = touch(pages[IDLE_PROBES + nbusy]);
+            busy[nbusy] = touch(pages[BUSY_PROBES - 1 - nbusy]);
             nbusy++;
             gap();
         }

@@ -19,23 +19,12 @@
 #include <unistd.h>
 
 #include "example.h"
+#include "matmul_kernel.h"
 
 typedef struct options {
     size_t n;
     int quiet;
 } options_t;
-
-/* Integers in [-5, 5] and [-6, 6]: |C| <= 30 n, exact in double for any n
- * accepted here. */
-static double a_value(size_t i, size_t k)
-{
-    return (double)((long)((i * 3 + k * 7) % 11) - 5);
-}
-
-static double b_value(size_t k, size_t j)
-{
-    return (double)((long)((k * 5 + j * 3 + k * j) % 13) - 6);
-}
 
 /* Returns 0 on success, -1 on a bad command line. */
 static int parse_options(int argc, char **argv, options_t *o)
@@ -56,32 +45,6 @@ static int parse_options(int argc, char **argv, options_t *o)
     }
     o->n = (size_t)n;
     return optind == argc ? 0 : -1;
-}
-
-static void fill_rows(double *a, double *b, size_t n, size_t lo, size_t hi)
-{
-    for (size_t i = lo; i < hi; i++)
-        for (size_t j = 0; j < n; j++) {
-            a[i * n + j] = a_value(i, j);
-            b[i * n + j] = b_value(i, j);
-        }
-}
-
-/* Rows [lo, hi) of c = a * b, in i-k-j order so that the inner loop runs
- * along rows of b and c. */
-static void multiply_rows(double *restrict c, const double *restrict a, const double *restrict b,
-                          size_t n, size_t lo, size_t hi)
-{
-    for (size_t i = lo; i < hi; i++) {
-        double *ci = c + i * n;
-        memset(ci, 0, n * sizeof(double));
-        for (size_t k = 0; k < n; k++) {
-            double aik = a[i * n + k];
-            const double *bk = b + k * n;
-            for (size_t j = 0; j < n; j++)
-                ci[j] += aik * bk[j];
-        }
-    }
 }
 
 /* Rank 0: compares c with the sequential product; returns 1 if equal. */
