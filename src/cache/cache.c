@@ -1002,11 +1002,13 @@ int cache_refresh(uint64_t page)
         /* The holder of the lock most likely writes what it guards: the twin
          * now saves that write's fault. Unwritten, the release finds no diff
          * and logs no notice. A thread writing meanwhile faults, then waits
-         * for the mutex. */
-        memcpy(twin_of(p), space_cache_view(page), c.page_size);
-        protect(page, PROT_READ | PROT_WRITE);
-        set_state(page, PAGE_DIRTY);
-        list_dirty(page, p);
+         * for the mutex. Not where the change could exceed the mappings. */
+        if (c.maps + 2 <= c.budget) {
+            memcpy(twin_of(p), space_cache_view(page), c.page_size);
+            protect(page, PROT_READ | PROT_WRITE);
+            set_state(page, PAGE_DIRTY);
+            list_dirty(page, p);
+        }
         pthread_mutex_unlock(&mu);
         return MDSM_OK;
     }
