@@ -11,6 +11,20 @@
 
 enum { LD_ROUNDS = 4, LD_MANY = 20 /* more notices than a lock acquire refreshes (16) */ };
 
+/* Collective: one page per rank; the cell is word 0 of the last page (homed
+ * on the last rank). *copy: this rank caches that page (neither its home nor
+ * sharing its home memory). NULL if the allocation fails. */
+static volatile int64_t *ld_cell(char **base, int *copy)
+{
+    int n = mdsm_nranks();
+    long ps = mdsm_page_size();
+    if (dc_node_map_init() != MDSM_OK || !(*base = mdsm_alloc((size_t)n * (size_t)ps)))
+        return NULL;
+    volatile int64_t *cell = (volatile int64_t *)(*base + (size_t)(n - 1) * (size_t)ps);
+    *copy = dc_home(cell) != mdsm_rank() && !dc_shares_home(dc_home(cell));
+    return cell;
+}
+
 /* Each rank in turn: lock, read the counter, add 1, unlock. From the second
  * round on a rank holds a read-only copy of the counter's page (unless it is
  * used in place), which the acquire refreshes and twins: the read and the
@@ -18,14 +32,10 @@ enum { LD_ROUNDS = 4, LD_MANY = 20 /* more notices than a lock acquire refreshes
  * fetched once and the increment goes home as one diff. */
 MT_MDSM_TEST(lock_data, counter_copy_is_refreshed_at_the_lock)
 {
-    int n = mdsm_nranks(), me = mdsm_rank();
-    long ps = mdsm_page_size();
-    MT_ASSERT_OK(dc_node_map_init());
-    char *base = mdsm_alloc((size_t)n * (size_t)ps);
-    MT_ASSERT(base != NULL);
-    volatile int64_t *counter = (volatile int64_t *)(base + (size_t)(n - 1) * (size_t)ps);
-    int home = dc_home(counter);
-    int copy = home != me && !dc_shares_home(home); /* this rank caches the page */
+    int n = mdsm_nranks(), me = mdsm_rank(), copy = 0;
+    char *base = NULL;
+    volatile int64_t *counter = ld_cell(&base, &copy);
+    MT_ASSERT(counter != NULL);
     MT_EXPECT_OK(mdsm_barrier());
     for (int round = 0; round < LD_ROUNDS; round++) {
         for (int turn = 0; turn < n; turn++) {
@@ -115,13 +125,10 @@ MT_MDSM_TEST(lock_data, many_notices_drop_the_copies)
  * the next holder, whose copy then stays as it was (no refresh, no drop). */
 MT_MDSM_TEST(lock_data, a_reading_holder_writes_nothing_home)
 {
-    int n = mdsm_nranks(), me = mdsm_rank();
-    long ps = mdsm_page_size();
-    MT_ASSERT_OK(dc_node_map_init());
-    char *base = mdsm_alloc((size_t)n * (size_t)ps);
-    MT_ASSERT(base != NULL);
-    volatile int64_t *cell = (volatile int64_t *)(base + (size_t)(n - 1) * (size_t)ps);
-    int copy = dc_home(cell) != me && !dc_shares_home(dc_home(cell));
+    int n = mdsm_nranks(), me = mdsm_rank(), copy = 0;
+    char *base = NULL;
+    volatile int64_t *cell = ld_cell(&base, &copy);
+    MT_ASSERT(cell != NULL);
     MT_EXPECT_OK(mdsm_barrier());
     for (int step = 0; step < 3 * n; step++) { /* each rank in turn: write, read, read */
         int turn = step % n, writes = step < n;

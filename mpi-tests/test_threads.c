@@ -307,7 +307,7 @@ MT_MDSM_TEST(threads, concurrent_write_faults_fetch_once)
     exact_teams();
     int n = mdsm_nranks(), me = mdsm_rank(), to = (me + 1) % n;
     long ps = mdsm_page_size();
-    size_t wpp = (size_t)ps / sizeof(uint64_t), total = 2 * (size_t)n * B_TRIALS;
+    size_t wpp = (size_t)ps / sizeof(uint64_t), total = (size_t)n * B_TRIALS;
     volatile uint64_t *base = mdsm_alloc(total * (size_t)ps);
     size_t *homed = calloc((size_t)n * B_TRIALS, sizeof(size_t)); /* homed[h*B_TRIALS + k] */
     int ok = base != NULL && homed != NULL;

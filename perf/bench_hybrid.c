@@ -41,9 +41,7 @@ static double run_mdsm(void *arg)
 {
     ctx_t *c = arg;
     size_t n = c->n;
-    double *a0 = mdsm_alloc(n * n * sizeof(double)), *b0 = mdsm_alloc(n * n * sizeof(double));
-    if (!a0 || !b0)
-        bench_check(mdsm_last_error(), "mdsm_alloc");
+    double *a0 = bench_alloc(n * n * sizeof(double)), *b0 = bench_alloc(n * n * sizeof(double));
     double t0 = 0, t1 = 0, *result = NULL;
 #pragma omp parallel num_threads(c->threads)
     {

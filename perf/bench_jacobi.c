@@ -13,9 +13,7 @@
 /* mdsm: both grids global; returns seconds and this rank's rows in out. */
 static double run_mdsm(size_t n, long iters, size_t lo, size_t hi, double *out)
 {
-    double *a = mdsm_alloc(n * n * sizeof(double)), *b = mdsm_alloc(n * n * sizeof(double));
-    if (!a || !b)
-        bench_check(mdsm_last_error(), "mdsm_alloc");
+    double *a = bench_alloc(n * n * sizeof(double)), *b = bench_alloc(n * n * sizeof(double));
     for (size_t i = lo; i < hi; i++)
         for (size_t j = 0; j < n; j++)
             a[i * n + j] = b[i * n + j] = jacobi_initial_value(i, j, n);

@@ -49,14 +49,6 @@ static double run_one(void *arg)
     return MPI_Wtime() - t;
 }
 
-static double *alloc_global(size_t bytes)
-{
-    double *p = mdsm_alloc(bytes);
-    if (!p)
-        bench_check(mdsm_last_error(), "mdsm_alloc");
-    return p;
-}
-
 int main(int argc, char **argv)
 {
     bench_start_pair(&argc, &argv);
@@ -65,9 +57,9 @@ int main(int argc, char **argv)
     x.lo = (size_t)x.rank * x.n / (size_t)x.nranks;
     x.hi = (size_t)(x.rank + 1) * x.n / (size_t)x.nranks;
     size_t bytes = x.n * x.n * sizeof(double);
-    x.a = alloc_global(bytes);
-    x.b = alloc_global(bytes);
-    x.c = alloc_global(bytes);
+    x.a = bench_alloc(bytes);
+    x.b = bench_alloc(bytes);
+    x.c = bench_alloc(bytes);
     if (x.rank == 0) {
         x.pa = malloc(bytes);
         x.pb = malloc(bytes);

@@ -23,15 +23,22 @@ static inline void bench_check(int rc, const char *what)
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
+/* Collective: mdsm_alloc, ending the job if it fails. */
+static inline void *bench_alloc(size_t bytes)
+{
+    void *p = mdsm_alloc(bytes);
+    if (!p)
+        bench_check(mdsm_last_error(), "mdsm_alloc");
+    return p;
+}
+
 /* Collective. Allocates nranks * k pages, which with either distribution
  * holds k pages homed on home, and returns those pages' addresses (malloc'd)
  * and the allocation in *base. */
 static inline char **bench_pages_homed_on(int home, int k, long page, char **base)
 {
     size_t bytes = (size_t)k * (size_t)page * (size_t)mdsm_nranks();
-    char *mem = mdsm_alloc(bytes);
-    if (!mem)
-        bench_check(mdsm_last_error(), "mdsm_alloc");
+    char *mem = bench_alloc(bytes);
     char **out = calloc((size_t)k, sizeof(*out));
     if (!out)
         MPI_Abort(MPI_COMM_WORLD, 1);

@@ -572,11 +572,9 @@ static struct run prefetch_run(uint64_t page, int home)
         c.window = 1;
     else
         c.window = c.window * 2 < c.prefetch_max ? c.window * 2 : c.prefetch_max;
-    uint64_t limit = c.window;
-    if (c.stride > 1 && limit > 1) {
-        uint64_t room = c.budget > c.maps ? (c.budget - c.maps) / 2 : 1;
-        limit = room < limit ? (room ? room : 1) : limit;
-    }
+    uint64_t limit = c.window, room = c.budget > c.maps + 2 ? (c.budget - c.maps) / 2 : 1;
+    if (c.stride > 1 && limit > room)
+        limit = room;
     struct run r = {page, 1, c.stride};
     claim_run(&r, 1, limit, home);
     c.last_miss = page;
@@ -1013,8 +1011,7 @@ int cache_refresh(uint64_t page)
         return MDSM_OK;
     }
     p->stale = 0; /* failed, or the data may predate a newer notice: dropped */
-    mdsm_stat.invalidations++;
-    rc = drop(page, p);
+    rc = invalidate_locked(page);
     pthread_mutex_unlock(&mu);
     return rc;
 }
