@@ -146,8 +146,8 @@ int mdsm_config_warn_unknown(void);
  * included), except that MDSM_PROGRESS=thread needs MPI_THREAD_MULTIPLE. With
  * MDSM_PROGRESS=auto (the default) a progress thread starts where other
  * ranks reach this rank's memory by MPI calls that may wait for it (always
- * across nodes or without node sharing; on one sharing node, only if MPI
- * failed a short probe at init, which then takes up to 0.1 s) and MPI provides
+ * across nodes; on one node, only if MPI failed a short probe at init of the
+ * calls mdsm makes, which then takes up to 0.1 s) and MPI provides
  * MPI_THREAD_MULTIPLE; below that there is none, and the lowest rank warns
  * once that a rank computing outside MPI delays others.
  * All ranks agree on the outcome: if any rank fails, every rank returns an

@@ -85,7 +85,7 @@ if [ "$HOSTS" = 1 ]; then
         "ranks vs 1 rank" hosts "$BIN/bench_matmul"
     row "Jacobi 2048^2 x 100 across 2 hosts / hand MPI" "<= 1.3" \
         "mdsm vs MPI" hosts "$BIN/bench_jacobi" 2048 100
-    row "worst fault while the home computes, 2 hosts / fault while it waits in MPI" \
+    row "worst fault while the home computes, 2 hosts / worst while it waits in MPI" \
         "<= 1 ms" "worst fault" hosts "$BIN/bench_stall"
 fi
 exit $failed

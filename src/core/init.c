@@ -198,21 +198,38 @@ static void stop_local(struct mdsm_context *ctx)
  * progress makes init wait this long, once. */
 #define PROBE_LIMIT_MS 100
 
+/* All of mdsm's ranks share this rank's node: the same on every rank. */
+static int one_node(const struct mdsm_context *ctx)
+{
+    MPI_Comm node = topo_node_comm();
+    int size = 0;
+    return node != MPI_COMM_NULL && MPI_Comm_size(node, &size) == MPI_SUCCESS &&
+           size == ctx->nranks;
+}
+
 /* Whether other ranks reach this rank's memory through MPI one-sided calls
- * that some transports serve only when this rank enters MPI. Not where every
- * rank uses every home page in place (pages are loads and stores, atomics the
- * CPU's) and MPI served the probe of the meta window, which holds the locks
- * and notices, while its target computed. Collective. */
+ * that some transports serve only when this rank enters MPI. On one node MPI
+ * is asked: on the meta window, which holds the locks and notices, and on
+ * the home window too where pages move by RMA (node sharing off); where
+ * every rank uses every home page in place, pages are loads and stores and
+ * atomics the CPU's. Across nodes, always. Collective. */
 static int progress_needed(const struct mdsm_context *ctx, int *probed)
 {
     *probed = 0;
     if (ctx->nranks == 1)
         return 0;
-    if (!mdsm_space.untracked) /* the same on every rank; MDSM_PROGRESS may differ */
+    if (!one_node(ctx)) /* the same on every rank; MDSM_PROGRESS may differ */
         return 1;
+    struct rma_probe pr = {
+        .meta_off = mdsm_meta.probe,
+        .meta_local = meta_local32(mdsm_meta.probe),
+        .home = !mdsm_space.untracked,
+        .home_disp = space_scratch_disp(),
+        .home_local = space_scratch(),
+        .limit_ms = PROBE_LIMIT_MS,
+    };
     int served = 0;
-    if (rma_meta_serves_passive(ctx->comm, mdsm_meta.probe, meta_local32(mdsm_meta.probe),
-                                PROBE_LIMIT_MS, &served) != MDSM_OK)
+    if (rma_serves_passive(ctx->comm, &pr, &served) != MDSM_OK)
         return 1; /* said why; the thread is the safe side */
     *probed = served;
     return !served;

@@ -50,9 +50,8 @@ void progress_info_print(FILE *out)
     switch (mode_now) {
     case PROGRESS_NOT_NEEDED: fprintf(out, "progress: none needed (a single rank)\n"); break;
     case PROGRESS_NOT_NEEDED_SERVED:
-        fprintf(out, "progress: none needed (one node, every page used in place, and MPI "
-                     "completed one-sided calls on the metadata window while their target "
-                     "computed)\n");
+        fprintf(out, "progress: none needed (one node, and MPI completed other ranks' one-sided "
+                     "calls on this rank's windows while it computed: probed at init)\n");
         break;
     case PROGRESS_THREAD:
     case PROGRESS_THREAD_NEEDED:

@@ -12,7 +12,7 @@
 /* What init decided (core/init.c), and why. */
 enum progress_mode {
     PROGRESS_NOT_NEEDED,        /* a single rank */
-    PROGRESS_NOT_NEEDED_SERVED, /* one node, all in place, and MPI served the probe */
+    PROGRESS_NOT_NEEDED_SERVED, /* one node, and MPI served the probe without the target */
     PROGRESS_THREAD,            /* MDSM_PROGRESS=thread */
     PROGRESS_THREAD_NEEDED,     /* auto, and needed */
     PROGRESS_OFF_ASKED,         /* MDSM_PROGRESS=off, though needed */

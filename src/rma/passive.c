@@ -1,15 +1,17 @@
 #include "rma/passive.h"
 
 #include <sched.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "rma/rma.h"
 
-#define PROBE_TARGET 0
-#define PROBE_ORIGIN 1
-#define PROBE_VALUE  0x6d64736d /* "mdsm" */
+#define PROBE_TARGET  0
+#define PROBE_ORIGIN  1
+#define PROBE_VALUE   0x6d64736d /* "mdsm" */
+#define PROBE_VALUE64 0x6d64736d2070726full
 
 static double now_s(void)
 {
@@ -18,44 +20,82 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Rank 1: each call completes (flushed) before the next is issued. */
-static int origin_calls(size_t off)
+/* Rank 1, on rank 0's home window: what a fetch, a release, the sharer mark
+ * and mdsm's atomics do. */
+static int home_calls(uint64_t at)
 {
+    uint64_t got = 0, value = PROBE_VALUE64;
+    int64_t old = 0;
+    struct mdsm_run run = {0, sizeof(value)};
+    int rc = rma_get(PROBE_TARGET, at, &got, sizeof(got));
+    if (rc == MDSM_OK)
+        rc = rma_put_runs(PROBE_TARGET, at, (const char *)&value, &run, 1);
+    if (rc == MDSM_OK)
+        rc = rma_flush_home();
+    if (rc == MDSM_OK)
+        rc = rma_mark(PROBE_TARGET, at + 16, 1, 1);
+    if (rc == MDSM_OK)
+        rc = rma_fetch_add64(PROBE_TARGET, at + 8, 1, &old);
+    if (rc == MDSM_OK)
+        rc = rma_cas64(PROBE_TARGET, at + 8, 1, 5, &old);
+    return rc;
+}
+
+/* Rank 1: each call completes (flushed) before the next is issued, and the
+ * swap that rank 0 waits for comes last. */
+static int origin_calls(const struct rma_probe *pr)
+{
+    size_t off = pr->meta_off;
     int32_t got = 0, old = 0, value = PROBE_VALUE;
     int rc = rma_meta_get(PROBE_TARGET, off + sizeof(int32_t), &got, sizeof(got));
     if (rc == MDSM_OK)
         rc = rma_meta_cas32(PROBE_TARGET, off, 0, 1, &old);
     if (rc == MDSM_OK)
         rc = rma_meta_put(PROBE_TARGET, off + sizeof(int32_t), &value, sizeof(value));
+    if (rc == MDSM_OK && pr->home)
+        rc = home_calls(pr->home_disp);
     if (rc == MDSM_OK)
         rc = rma_meta_swap32(PROBE_TARGET, off, 2, &old);
     return rc;
 }
 
-/* Rank 0: no MPI call here, only loads of its own window memory. The swap is
- * issued after the put completed, so seeing it means all four landed. */
-static int target_spin(const int32_t *local, int limit_ms)
+static int landed(const struct rma_probe *pr)
 {
-    double end = now_s() + limit_ms * 1e-3;
+    const int32_t *m = pr->meta_local;
+    if (__atomic_load_n(&m[0], __ATOMIC_ACQUIRE) != 2 ||
+        __atomic_load_n(&m[1], __ATOMIC_ACQUIRE) != PROBE_VALUE)
+        return 0;
+    if (!pr->home)
+        return 1;
+    /* After the swap, which was issued once these had completed. */
+    uint64_t put, atom;
+    memcpy(&put, pr->home_local, sizeof(put));
+    memcpy(&atom, pr->home_local + 8, sizeof(atom));
+    return put == PROBE_VALUE64 && atom == 5 && pr->home_local[16] == 1;
+}
+
+/* Rank 0: no MPI call here, only loads of its own window memory. */
+static int target_spin(const struct rma_probe *pr)
+{
+    double end = now_s() + pr->limit_ms * 1e-3;
     do {
-        if (__atomic_load_n(&local[0], __ATOMIC_ACQUIRE) == 2 &&
-            __atomic_load_n(&local[1], __ATOMIC_ACQUIRE) == PROBE_VALUE)
+        if (landed(pr))
             return 1;
         sched_yield();
     } while (now_s() < end);
     return 0;
 }
 
-int rma_meta_serves_passive(MPI_Comm comm, size_t off, int32_t *local, int limit_ms, int *served)
+int rma_serves_passive(MPI_Comm comm, const struct rma_probe *pr, int *served)
 {
     int me = 0;
     MPI_Comm_rank(comm, &me);
     /* 1: served; 0: not; -1: a call failed. The minimum over the ranks. */
     int mine = 1, all = 0;
     if (me == PROBE_ORIGIN)
-        mine = origin_calls(off) == MDSM_OK ? 1 : -1;
+        mine = origin_calls(pr) == MDSM_OK ? 1 : -1;
     else if (me == PROBE_TARGET)
-        mine = target_spin(local, limit_ms);
+        mine = target_spin(pr);
     /* Napping, not MPI's busy wait: the other ranks leave the cores to the two. */
     MPI_Request req;
     int done = 0;
@@ -66,12 +106,11 @@ int rma_meta_serves_passive(MPI_Comm comm, size_t off, int32_t *local, int limit
     if (!done)
         return mdsm_fail_internal(MDSM_ERR_MPI, "progress probe: MPI_Test failed");
     if (all < 0)
-        return mdsm_fail_internal(MDSM_ERR_MPI,
-                                  "progress probe: a one-sided call on the metadata window failed");
+        return mdsm_fail_internal(MDSM_ERR_MPI, "progress probe: a one-sided call failed");
     *served = all;
     if (me == PROBE_TARGET)
-        MDSM_INFO("progress probe: the metadata window's one-sided calls %s while their target "
-                  "computed",
-                  all ? "completed" : "waited");
+        MDSM_INFO("progress probe: one-sided calls on the metadata window%s %s while their "
+                  "target computed",
+                  pr->home ? " and the home window" : "", all ? "completed" : "waited");
     return MDSM_OK;
 }

@@ -204,12 +204,14 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     sp->page_shift = (unsigned)__builtin_ctzll(s->page_size);
     sp->size = (s->space_size + s->page_size - 1) & ~(s->page_size - 1);
     sp->npages = sp->size >> sp->page_shift;
-    /* The sharer bytes follow the pages in each file, OS-page aligned. */
-    size_t os_page = (size_t)sysconf(_SC_PAGESIZE);
-    sp->view_size = sp->size + ((sp->npages + os_page - 1) & ~(os_page - 1));
     sp->rank = rank;
     sp->nranks = nranks;
     sp->distribution = s->distribution;
+    /* The sharer bytes, then the probe's scratch, follow the pages in each
+     * file, OS-page aligned. */
+    size_t os_page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t tail = space_scratch_disp() - sp->size + SPACE_SCRATCH_BYTES;
+    sp->view_size = sp->size + ((tail + os_page - 1) & ~(os_page - 1));
 
     int rc = reserve(comm, sp->size, &sp->base);
     if (rc != MDSM_OK)

@@ -167,6 +167,20 @@ static inline uint64_t space_sharers_disp(uint64_t page)
     return mdsm_space.size + page;
 }
 
+/* Bytes after the sharer bytes that only the progress probe at init uses
+ * (rma/passive.h): its home-window calls land there. */
+#define SPACE_SCRATCH_BYTES 64
+
+static inline uint64_t space_scratch_disp(void)
+{
+    return mdsm_space.size + ((mdsm_space.npages + 63) & ~(uint64_t)63);
+}
+
+static inline uint8_t *space_scratch(void)
+{
+    return (uint8_t *)mdsm_space.arena + space_scratch_disp();
+}
+
 /* A page of a new allocation, homed on this node, whose writes need not be
  * noticed, so it is mapped read-write: every rank uses it in place
  * (untracked), or it is this rank's own and nobody has fetched it yet. */
