@@ -33,11 +33,9 @@ typedef struct ctx {
     uint64_t round; /* value HOME writes in the current repetition */
     uint64_t bad;   /* reads that did not see HOME's write */
     MPI_Win win;    /* baseline: K pages exposed by HOME (the window being measured) */
-    MPI_Win alloc_win, create_win; /* MPI_Win_allocate'd; MPI_Win_create'd like mdsm's */
-    char *buf;                     /* baseline: rank 0's landing page */
-    char *created;                 /* memory of create_win */
-    size_t created_size;
-    char *floor_pages, *floor_view; /* floor: K pages, PROT_NONE, and a read-write view */
+    struct bench_win alloc, created; /* MPI_Win_allocate'd; MPI_Win_create'd like mdsm's */
+    char *buf;                       /* baseline: rank 0's landing page */
+    char *floor_pages, *floor_view;  /* floor: K pages, PROT_NONE, and a read-write view */
 } ctx_t;
 
 static ctx_t *floor_ctx; /* for the floor's signal handler */
@@ -50,8 +48,8 @@ static void floor_handler(int sig, siginfo_t *si, void *uc)
     ctx_t *c = floor_ctx;
     size_t i = (size_t)((char *)si->si_addr - c->floor_pages) / (size_t)c->page;
     MPI_Get(c->floor_view + i * (size_t)c->page, (int)c->page, MPI_BYTE, HOME,
-            (MPI_Aint)(i * (size_t)c->page), (int)c->page, MPI_BYTE, c->create_win);
-    MPI_Win_flush(HOME, c->create_win);
+            (MPI_Aint)(i * (size_t)c->page), (int)c->page, MPI_BYTE, c->created.win);
+    MPI_Win_flush(HOME, c->created.win);
     mprotect(c->floor_pages + i * (size_t)c->page, (size_t)c->page, PROT_READ);
 }
 
@@ -129,28 +127,15 @@ static double run_mpi(void *arg)
 static void open_windows(ctx_t *c)
 {
     MPI_Aint size = c->rank == HOME ? (MPI_Aint)c->npages * c->page : 0;
-    char *mem;
-    MPI_Win_allocate(size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &mem, &c->alloc_win);
-    if (c->rank == HOME)
-        memset(mem, 1, (size_t)size);
-    c->created_size = (size_t)size + 1;
-    c->created =
-        mmap(NULL, c->created_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (c->rank == HOME)
-        memset(c->created, 1, (size_t)size);
-    MPI_Win_create(c->created, size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &c->create_win);
-    MPI_Win_lock_all(0, c->alloc_win);
-    MPI_Win_lock_all(0, c->create_win);
+    bench_win_open(&c->alloc, size, 0, 1, 1);
+    bench_win_open(&c->created, size, 1, 1, 1);
     c->buf = malloc((size_t)c->page);
 }
 
 static void close_windows(ctx_t *c)
 {
-    MPI_Win_unlock_all(c->alloc_win);
-    MPI_Win_unlock_all(c->create_win);
-    MPI_Win_free(&c->alloc_win);
-    MPI_Win_free(&c->create_win);
-    munmap(c->created, c->created_size);
+    bench_win_close(&c->alloc);
+    bench_win_close(&c->created);
     free(c->buf);
 }
 
@@ -182,9 +167,9 @@ int main(int argc, char **argv)
     open_windows(&c);
     int reps = bench_reps(50), warmup = 3;
 
-    c.win = c.alloc_win;
+    c.win = c.alloc.win;
     double base = bench_median(run_mpi, &c, warmup, reps);
-    c.win = c.create_win;
+    c.win = c.created.win;
     double base_created = bench_median(run_mpi, &c, warmup, reps);
     double floor = measure_floor(&c, warmup, reps);
     for (int i = 0; i < warmup; i++)

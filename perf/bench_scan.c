@@ -13,7 +13,6 @@
  * (BENCH_PAGES=K, BENCH_REPS=R, BENCH_CHUNK=bytes) */
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define BENCH_NAME "bench_scan"
 #include "bench.h"
@@ -29,8 +28,9 @@ typedef struct ctx {
     char **pages;
     uint64_t round;
     uint64_t bad;
-    MPI_Win win; /* baseline: K pages on HOME, MPI_Win_create over a shared mapping */
-    char *mem, *buf;
+    struct bench_win created; /* baseline: K pages on HOME, MPI_Win_create'd like mdsm's */
+    MPI_Win win;              /* its window */
+    char *buf;
     size_t bytes, chunk;
     char **strided; /* every stride-th of pages */
     int nstrided, stride;
@@ -89,21 +89,17 @@ static void open_window(ctx_t *c)
 {
     c->bytes = (size_t)c->npages * (size_t)c->page;
     MPI_Aint size = c->rank == HOME ? (MPI_Aint)c->bytes : 0;
-    c->mem = mmap(NULL, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     c->buf = malloc(c->bytes);
-    if (c->mem == MAP_FAILED || !c->buf)
+    if (!c->buf)
         MPI_Abort(MPI_COMM_WORLD, 1);
-    memset(c->mem, 1, c->bytes);
     memset(c->buf, 0, c->bytes);
-    MPI_Win_create(c->mem, size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &c->win);
-    MPI_Win_lock_all(0, c->win);
+    bench_win_open(&c->created, size, 1, 1, 1);
+    c->win = c->created.win;
 }
 
 static void close_window(ctx_t *c)
 {
-    MPI_Win_unlock_all(c->win);
-    MPI_Win_free(&c->win);
-    munmap(c->mem, c->bytes);
+    bench_win_close(&c->created);
     free(c->buf);
 }
 

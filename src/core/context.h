@@ -24,7 +24,8 @@ extern struct mdsm_context mdsm_ctx;
 /* Returns MDSM_OK when initialised, else records MDSM_ERR_NOT_INITIALIZED
  * (naming mdsm_init or mdsm_finalize) or MDSM_ERR_FORKED for the named API
  * call and returns it. Also warns once if the SIGSEGV handler was replaced
- * (fault_check_handler: one sigaction query per call). */
+ * (fault_check_handler: a sigaction query at most every 10 ms; every time
+ * from mdsm_collective_begin). */
 int mdsm_check_initialized(const char *call);
 
 /* The same without the handler check, for local getters that programs call

@@ -32,7 +32,7 @@ static int forked_error(const char *call)
                      call);
 }
 
-int mdsm_check_initialized(const char *call)
+static int check_initialized(const char *call, int always_check_handler)
 {
     int rc = mdsm_check_session(call);
     if (rc != MDSM_OK)
@@ -43,8 +43,13 @@ int mdsm_check_initialized(const char *call)
                          "provide MPI_THREAD_MULTIPLE: initialise MPI with "
                          "MPI_Init_thread(MPI_THREAD_MULTIPLE) to use mdsm from threads",
                          call);
-    fault_check_handler();
+    fault_check_handler(always_check_handler);
     return MDSM_OK;
+}
+
+int mdsm_check_initialized(const char *call)
+{
+    return check_initialized(call, 0);
 }
 
 int mdsm_check_session(const char *call)
@@ -395,7 +400,7 @@ err_finalize_mpi:
 
 int mdsm_collective_begin(const char *call)
 {
-    int rc = mdsm_check_initialized(call);
+    int rc = check_initialized(call, 1);
     if (rc != MDSM_OK)
         return rc;
     int idle = 0;

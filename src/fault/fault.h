@@ -16,7 +16,11 @@ void fault_uninstall(void);
 void fault_retire(void);
 
 /* Warns once per session if the SIGSEGV handler is no longer ours and has
- * not passed a fault to mdsm_handle_fault. One sigaction query. */
-void fault_check_handler(void);
+ * not passed a fault to mdsm_handle_fault. One sigaction query; unless
+ * always, at most one per FAULT_CHECK_PERIOD_MS of the process: programs
+ * call mdsm_lock, mdsm_fetch_add and the like in loops, where a system call
+ * each is a good part of their cost. */
+#define FAULT_CHECK_PERIOD_MS 10
+void fault_check_handler(int always);
 
 #endif
