@@ -199,13 +199,6 @@ static void stop_local(struct mdsm_context *ctx)
     ctx->barrier_heads = NULL;
 }
 
-/* Where this rank's cores may run the ranks it waits for, a wait for a page
- * naps after this long instead of the default 200 us. Measured across 2
- * simulated hosts on 2 cores (bench_stall): a fault on a computing home took
- * 0.3-0.43 ms (median) and 12.6-15.9 ms (worst of ~400) with MPI_Win_flush's
- * spin, 0.18-0.26 and 5.1-5.3 ms (the idle home's own worst) so. */
-#define WAIT_SPIN_SHARED_US 20
-
 /* How long the probe's target computes at most. Only a transport that needs
  * progress makes init wait this long, once. */
 #define PROBE_LIMIT_MS 100
@@ -294,7 +287,6 @@ static int start_dsm(struct mdsm_context *ctx)
         rma_fini();
         goto err_local;
     }
-    rma_set_wait_spin(topo_cores_shared() ? WAIT_SPIN_SHARED_US : 0);
     /* progress_start is collective (it duplicates comm): every rank calls it. */
     rc = progress_start(ctx->comm, progress_mode(ctx), s->progress_interval_us);
     if (rc == MDSM_OK)

@@ -132,8 +132,7 @@ void progress_backoff(struct progress_wait *w)
         uint64_t t = now_ns();
         if (w->start_ns == 0)
             w->start_ns = t;
-        unsigned spin_us = w->spin_us ? w->spin_us : PROGRESS_SPIN_US;
-        if (t - w->start_ns < spin_us * 1000u) {
+        if (t - w->start_ns < PROGRESS_SPIN_US * 1000u) {
             sched_yield();
             return;
         }

@@ -32,11 +32,10 @@ void progress_info_print(FILE *out);
  * PROGRESS_NAP_MAX_US, so that ranks waiting long leave the cores to those
  * with work (with more ranks than cores, a spinning waiter delays the rank it
  * waits for). Incoming RMA is still served while napping: by the progress
- * thread, or at the next poll. Zero-initialise, or set spin_us only. */
+ * thread, or at the next poll. Zero-initialise. */
 struct progress_wait {
     uint64_t start_ns;
     unsigned naps;
-    unsigned spin_us; /* how long only to yield; 0: PROGRESS_SPIN_US */
 };
 
 void progress_backoff(struct progress_wait *w);

@@ -195,44 +195,16 @@ void rma_fini(void)
     memset(&extent, 0, sizeof(extent));
 }
 
-/* Requests waited for together: a strided run's gets. */
-#define WAIT_BATCH 64
-
-static unsigned wait_spin_us;
-
-void rma_set_wait_spin(unsigned us)
-{
-    wait_spin_us = us;
-}
-
-/* Waits for n requests by testing them, not with MPI_Win_flush, which spins
- * inside MPI: where the target's progress thread may need this core (ranks
- * of several nodes on one machine, more ranks than cores), a spinning origin
- * holds it off for a time slice, so such waits nap early (init sets
- * wait_spin_us). */
-static int wait_requests(MPI_Request *reqs, int n, const char *what)
-{
-    struct progress_wait w = {.spin_us = wait_spin_us};
-    for (;;) {
-        int done = 0;
-        MPI_TRY(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE), what);
-        if (done)
-            return MDSM_OK;
-        progress_backoff(&w);
-    }
-}
-
 int rma_get(int rank, uint64_t disp, void *buf, size_t len)
 {
     if (solo_arena) {
         memcpy(buf, solo_arena + disp, len);
         return MDSM_OK;
     }
-    MPI_Request req;
-    MPI_TRY(
-        MPI_Rget(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)disp, (int)len, MPI_BYTE, home_win, &req),
-        "MPI_Rget (page)");
-    return wait_requests(&req, 1, "MPI_Testall (page)");
+    MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)disp, (int)len, MPI_BYTE, home_win),
+            "MPI_Get (page)");
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (page)");
+    return MDSM_OK;
 }
 
 static int put_contig(int rank, uint64_t disp, const char *origin, size_t len)
@@ -293,17 +265,11 @@ int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, 
             memcpy(buf + i * stride, solo_arena + disp + i * stride, len);
         return MDSM_OK;
     }
-    MPI_Request reqs[WAIT_BATCH];
-    for (uint64_t i = 0; i < n;) {
-        int k = 0;
-        for (; k < WAIT_BATCH && i < n; k++, i++)
-            MPI_TRY(MPI_Rget(buf + i * stride, (int)len, MPI_BYTE, rank,
-                             (MPI_Aint)(disp + i * stride), (int)len, MPI_BYTE, home_win, &reqs[k]),
-                    "MPI_Rget (pages)");
-        int rc = wait_requests(reqs, k, "MPI_Testall (pages)");
-        if (rc != MDSM_OK)
-            return rc;
-    }
+    for (uint64_t i = 0; i < n; i++)
+        MPI_TRY(MPI_Get(buf + i * stride, (int)len, MPI_BYTE, rank, (MPI_Aint)(disp + i * stride),
+                        (int)len, MPI_BYTE, home_win),
+                "MPI_Get (pages)");
+    MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (pages)");
     return MDSM_OK;
 }
 
@@ -355,7 +321,7 @@ static size_t stripe_of(uint64_t disp)
 static int stripe_lock(int rank, uint64_t disp)
 {
     int32_t old = 1;
-    struct progress_wait wait = {0, 0, 0};
+    struct progress_wait wait = {0, 0};
     for (;;) {
         int rc = rma_meta_cas32(rank, stripe_of(disp), 0, 1, &old);
         if (rc != MDSM_OK || old == 0)

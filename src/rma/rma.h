@@ -26,10 +26,6 @@ int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, si
              int nstripes, char **meta_base);
 void rma_fini(void);
 
-/* How long a wait for a get only yields before it naps (progress_backoff):
- * 0 for the default; set at init, before any get. */
-void rma_set_wait_spin(unsigned us);
-
 /* Home window. */
 int rma_get(int rank, uint64_t disp, void *buf, size_t len);
 /* Writes the runs of page (a local buffer laid out like the home page at disp)

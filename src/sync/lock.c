@@ -203,7 +203,7 @@ static int wait_grant(int id, int pred, uint64_t *grant, int *words)
         return mpi_failed("mdsm_lock: MPI_Send (link)");
     }
     wd_step(&wd_api, WD_LOCK_WAIT);
-    struct progress_wait wait = {0, 0, 0};
+    struct progress_wait wait = {0, 0};
     MPI_Status st;
     for (;;) {
         int flag = 0;
@@ -353,7 +353,7 @@ static int leave(int id, struct lock_state *l, uint64_t *vec, int *succ)
         return MDSM_OK;
     /* A successor swapped itself in: wait for its link. */
     wd_lock_step(WD_UNLOCK_SUCCESSOR, old > 0 ? old - 1 : -1);
-    struct progress_wait wait = {0, 0, 0};
+    struct progress_wait wait = {0, 0};
     while ((rc = links(l, succ)) == MDSM_OK && *succ == 0)
         progress_backoff(&wait);
     return rc;

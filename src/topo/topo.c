@@ -213,12 +213,6 @@ void topo_fini(void)
     tp.node_comm = MPI_COMM_NULL;
 }
 
-int topo_cores_shared(void)
-{
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    return tp.node.host_shared || (online > 0 && tp.node.local_nranks > online);
-}
-
 MPI_Comm topo_node_comm(void)
 {
     return tp.node_comm;

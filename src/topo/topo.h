@@ -54,11 +54,6 @@ void topo_fini(void);
 
 void topo_placement(mdsm_placement_t *out);
 
-/* Whether this rank's cores may run ranks it waits for: ranks of other MPI
- * nodes have this host name (namespaces, containers), or the node has more
- * ranks than this machine has online processors. After topo_init. */
-int topo_cores_shared(void);
-
 /* The ranks of mdsm's communicator on this node (MPI_COMM_TYPE_SHARED), in
  * rank order, from topo_init to topo_fini; MPI_COMM_NULL outside. */
 MPI_Comm topo_node_comm(void);
