@@ -1,13 +1,17 @@
 /* How long a busy home delays others: rank 1 read-faults pages homed on rank
- * 0, one fresh page every millisecond, while rank 0 computes for 1.5 s without
+ * 0, a page every millisecond, while rank 0 computes for 1.5 s without
  * calling MPI or mdsm; the baseline is the same fault while rank 0 waits in
  * MPI_Barrier (its MPI progresses), as many times. Prints the median and
  * worst fault during the computation beside the idle ones: the idle worst is
- * what the machine and MPI cost alone (scheduling, the network stack). Run it where pages cross
- * ranks by MPI: across hosts (scripts/mpirun-hosts.sh -n 2 build/perf/bench_stall) or with
- * MDSM_NODE_SHARING=off; MDSM_PROGRESS decides who serves the faults. Other ranks wait in the
- * barrier. Pages are touched last first: misses in address order would be prefetched, and each
- * touch is to be a fault. */
+ * what the machine and MPI cost alone (scheduling, the network stack). Run
+ * it where pages cross ranks by MPI: across hosts (scripts/mpirun-hosts.sh
+ * -n 2 build/perf/bench_stall) or with MDSM_NODE_SHARING=off; MDSM_PROGRESS
+ * decides who serves the faults. Other ranks wait in the barrier. Each page
+ * was held by rank 1 before and written by its home since, as in an
+ * iterative code; BENCH_FIRST_TOUCH=1 reads fresh pages instead, whose first
+ * fetch also sets rank 1's sharer byte at the home (an accumulate). Pages
+ * are touched last first: misses in address order would be prefetched, and
+ * each touch is to be a fault. */
 #include <stdint.h>
 #include <time.h>
 
@@ -71,6 +75,17 @@ int main(int argc, char **argv)
     static double idle[IDLE_PROBES], busy[BUSY_PROBES];
     int nbusy = 0;
     uint64_t sink = 0;
+    int first_touch = bench_env_int("BENCH_FIRST_TOUCH", 0) == 1;
+    if (!first_touch) { /* rank 1 holds every page once, then the home writes them all */
+        if (rank == 1)
+            for (int i = 0; i < IDLE_PROBES + BUSY_PROBES; i++)
+                sink += (uint64_t) * (volatile char *)pages[i];
+        bench_check(mdsm_barrier(), "mdsm_barrier");
+        if (rank == 0)
+            for (int i = 0; i < IDLE_PROBES + BUSY_PROBES; i++)
+                *(volatile char *)pages[i] = 1;
+        bench_check(mdsm_barrier(), "mdsm_barrier");
+    }
 
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 1)
@@ -95,8 +110,11 @@ int main(int argc, char **argv)
     if (rank == 1) {
         qsort(idle, IDLE_PROBES, sizeof(double), bench_cmp);
         qsort(busy, (size_t)nbusy, sizeof(double), bench_cmp);
-        bench_header(
-            "read fault on a page homed on a rank that computes, vs while it waits in MPI");
+        bench_header(first_touch ? "first read of a page homed on a rank that computes (sets its "
+                                   "sharer byte, then gets it), vs while it waits in MPI"
+                                 : "read fault on a page homed on a rank that computes, held "
+                                   "before and written by the home since, vs while it waits in "
+                                   "MPI");
         bench_row("median fault while the home computes", busy[nbusy / 2], idle[IDLE_PROBES / 2]);
         bench_row("worst fault while the home computes", busy[nbusy - 1], idle[IDLE_PROBES - 1]);
         printf("  (%d faults during the computation, %d while waiting; worst %.3f ms and %.3f "
