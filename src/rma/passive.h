@@ -16,7 +16,7 @@ struct rma_probe {
     size_t meta_off;     /* int32[2] in every meta window */
     int32_t *meta_local; /* rank 0's address of them */
     int home;            /* probe the home window too */
-    uint64_t home_disp;  /* 32 bytes in every home window (home only) */
+    uint64_t home_disp;  /* 24 bytes, 8-aligned, in every home window (home only) */
     uint8_t *home_local; /* rank 0's address of them */
     int limit_ms;        /* how long rank 0 computes at most */
 };
