@@ -235,11 +235,13 @@ int mdsm_initialized(void);
  * installed by mdsm_init; faults elsewhere go on to the handler installed
  * before it. A handler the application installs after mdsm_init receives
  * mdsm's faults instead and must pass them on: it calls mdsm_handle_fault
- * first and returns at once when that returns nonzero. At the start of each
- * call (except the local getters mdsm_rank, mdsm_nranks, mdsm_page_size and
- * mdsm_home_of) mdsm checks the installed handler and, if it was replaced by
- * one that has not yet passed a fault to mdsm_handle_fault, warns once per
- * session (log level warn). */
+ * first and returns at once when that returns nonzero. mdsm checks the
+ * installed handler at the start of each collective call, and of the other
+ * calls (except the local getters mdsm_rank, mdsm_nranks, mdsm_page_size and
+ * mdsm_home_of) at most once per 10 ms, so that a lock or atomic in a loop
+ * makes no system call for it; if it was replaced by one that has not yet
+ * passed a fault to mdsm_handle_fault, mdsm warns once per session (log
+ * level warn). */
 
 /* siginfo_t is POSIX: a strict ISO C compilation (-std=c99 without
  * _POSIX_C_SOURCE) declares the same function with void *. */

@@ -342,6 +342,38 @@ static void chaining_handler_body(void)
     MT_EXPECT_OK(mdsm_free((void *)x));
 }
 
+/* Non-collective calls query the handler at most once per 10 ms (no system
+ * call per lock pair), yet they alone still notice a replaced one. */
+MT_MDSM_TEST(misuse, handler_replaced_is_noticed_by_lock_pairs_alone)
+{
+    int me = mdsm_rank();
+    MT_ASSERT_OK(mdsm_lock(me)); /* a query now: the next one is due in 10 ms */
+    MT_ASSERT_OK(mdsm_unlock(me));
+    app_calls = 0;
+    MT_ASSERT(install(ignoring_handler) == 0);
+    /* No DSM access while it is installed: it would loop on the fault. */
+    mt_stderr_begin();
+    int rc = MDSM_OK, pairs = 0;
+    double t0 = MPI_Wtime();
+    while (rc == MDSM_OK && MPI_Wtime() - t0 < 0.1) {
+        rc = mdsm_lock(me);
+        if (rc == MDSM_OK)
+            rc = mdsm_unlock(me);
+        pairs++;
+    }
+    char *printed = mt_stderr_end();
+    MT_EXPECT(sigaction(SIGSEGV, &mdsm_handler, NULL) == 0);
+    MT_EXPECT_OK(rc);
+    MT_EXPECT_GE(pairs, 2);
+    const char *want = "the SIGSEGV handler was replaced after mdsm_init";
+    if (count(printed, want) != 1)
+        mt_fail(__FILE__, __LINE__, "expected one warning from %d lock pairs, got '%s'", pairs,
+                printed);
+    free(printed);
+    MT_EXPECT_EQ(app_calls, 0);
+    MT_EXPECT_OK(mdsm_barrier());
+}
+
 MT_MDSM_TEST(misuse, handler_installed_after_init_that_ignores_mdsm_is_warned_once)
 {
     app_calls = 0;

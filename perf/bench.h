@@ -83,7 +83,8 @@ static inline void bench_win_open(struct bench_win *w, MPI_Aint size, int create
     } else {
         MPI_Win_allocate(size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &w->mem, &w->win);
     }
-    memset(w->mem, fill, (size_t)size);
+    if (size)
+        memset(w->mem, fill, (size_t)size);
     MPI_Barrier(MPI_COMM_WORLD);
     if (lock_all)
         MPI_Win_lock_all(0, w->win);

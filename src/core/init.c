@@ -229,6 +229,7 @@ static int progress_needed(const struct mdsm_context *ctx, int *probed)
         .meta_off = mdsm_meta.probe,
         .meta_local = meta_local32(mdsm_meta.probe),
         .home = !mdsm_space.untracked,
+        .page_size = mdsm_space.page_size,
         .home_disp = space_scratch_disp(),
         .home_local = space_scratch(),
         .limit_ms = PROBE_LIMIT_MS,

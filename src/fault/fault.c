@@ -15,9 +15,10 @@
 #include "space/space.h"
 
 static struct sigaction previous;
-static int installed; /* on_segv is (or was last) installed by us */
-static int session;   /* faults in the space are served (between install and retire) */
-static int warned;    /* the replaced-handler warning was given this session */
+static int installed;          /* on_segv is (or was last) installed by us */
+static int session;            /* faults in the space are served (between install and retire) */
+static int warned;             /* the replaced-handler warning was given this session */
+static uint64_t last_check_ns; /* CLOCK_MONOTONIC_COARSE of the last handler query */
 /* mdsm_handle_fault was called: the handler in place passes faults on. */
 static volatile sig_atomic_t external_calls;
 /* Each kind of misuse is reported once, even if a chained handler returns. */
@@ -150,6 +151,7 @@ int fault_install(void)
     installed = 1;
     session = 1;
     warned = 0;
+    __atomic_store_n(&last_check_ns, 0, __ATOMIC_RELAXED); /* the session's first call checks */
     external_calls = 0;
     said_unmapped = 0;
     said_finalized = 0;
@@ -192,8 +194,6 @@ static void describe(const struct sigaction *sa, char *buf, size_t len)
     else
         snprintf(buf, len, "handler %p", (void *)(uintptr_t)sa->sa_handler);
 }
-
-static uint64_t last_check_ns; /* CLOCK_MONOTONIC_COARSE of the last query */
 
 void fault_check_handler(int always)
 {

@@ -50,8 +50,9 @@ void progress_info_print(FILE *out)
     switch (mode_now) {
     case PROGRESS_NOT_NEEDED: fprintf(out, "progress: none needed (a single rank)\n"); break;
     case PROGRESS_NOT_NEEDED_SERVED:
-        fprintf(out, "progress: none needed (one node, and MPI completed other ranks' one-sided "
-                     "calls on this rank's windows while it computed: probed at init)\n");
+        fprintf(out, "progress: none needed (one node, and MPI completed rank 1's one-sided calls "
+                     "on rank 0's windows while rank 0 computed: probed at init; a node's ranks "
+                     "share one transport)\n");
         break;
     case PROGRESS_THREAD:
     case PROGRESS_THREAD_NEEDED:

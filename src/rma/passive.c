@@ -1,6 +1,7 @@
 #include "rma/passive.h"
 
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,18 +21,21 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Rank 1, on rank 0's home window: what a fetch, a release, the sharer mark
- * and mdsm's atomics do. */
-static int home_calls(uint64_t at)
+/* Rank 1, on rank 0's home window: what a fetch and a release of a page,
+ * the sharer mark and mdsm's atomics do. page: a page of memory, filled here. */
+static int home_calls(const struct rma_probe *pr, char *page)
 {
-    uint64_t got = 0, value = PROBE_VALUE64;
+    uint64_t at = pr->home_disp, value = PROBE_VALUE64;
     int64_t old = 0;
-    struct mdsm_run run = {0, sizeof(value)};
-    int rc = rma_get(PROBE_TARGET, at, &got, sizeof(got));
+    struct mdsm_run run = {0, (uint32_t)pr->page_size};
+    int rc = rma_get(PROBE_TARGET, at, page, pr->page_size);
+    for (size_t i = 0; i + sizeof(value) <= pr->page_size; i += sizeof(value))
+        memcpy(page + i, &value, sizeof(value));
     if (rc == MDSM_OK)
-        rc = rma_put_runs(PROBE_TARGET, at, (const char *)&value, &run, 1);
+        rc = rma_put_runs(PROBE_TARGET, at, page, &run, 1);
     if (rc == MDSM_OK)
         rc = rma_flush_home();
+    at += pr->page_size;
     if (rc == MDSM_OK)
         rc = rma_mark(PROBE_TARGET, at + 16, 1, 1);
     if (rc == MDSM_OK)
@@ -52,8 +56,12 @@ static int origin_calls(const struct rma_probe *pr)
         rc = rma_meta_cas32(PROBE_TARGET, off, 0, 1, &old);
     if (rc == MDSM_OK)
         rc = rma_meta_put(PROBE_TARGET, off + sizeof(int32_t), &value, sizeof(value));
-    if (rc == MDSM_OK && pr->home)
-        rc = home_calls(pr->home_disp);
+    if (rc == MDSM_OK && pr->home) {
+        char *page = malloc(pr->page_size);
+        rc = page ? home_calls(pr, page)
+                  : mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "progress probe: a page buffer");
+        free(page);
+    }
     if (rc == MDSM_OK)
         rc = rma_meta_swap32(PROBE_TARGET, off, 2, &old);
     return rc;
@@ -68,10 +76,12 @@ static int landed(const struct rma_probe *pr)
     if (!pr->home)
         return 1;
     /* After the swap, which was issued once these had completed. */
-    uint64_t put, atom;
-    memcpy(&put, pr->home_local, sizeof(put));
-    memcpy(&atom, pr->home_local + 8, sizeof(atom));
-    return put == PROBE_VALUE64 && atom == 5 && pr->home_local[16] == 1;
+    uint64_t first, last, atom;
+    const uint8_t *tail = pr->home_local + pr->page_size;
+    memcpy(&first, pr->home_local, sizeof(first));
+    memcpy(&last, tail - sizeof(last), sizeof(last));
+    memcpy(&atom, tail + 8, sizeof(atom));
+    return first == PROBE_VALUE64 && last == PROBE_VALUE64 && atom == 5 && tail[16] == 1;
 }
 
 /* Rank 0: no MPI call here, only loads of its own window memory. */

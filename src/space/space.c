@@ -210,7 +210,7 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     /* The sharer bytes, then the probe's scratch, follow the pages in each
      * file, OS-page aligned. */
     size_t os_page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t tail = space_scratch_disp() - sp->size + SPACE_SCRATCH_BYTES;
+    size_t tail = space_scratch_disp() - sp->size + space_scratch_bytes();
     sp->view_size = sp->size + ((tail + os_page - 1) & ~(os_page - 1));
 
     int rc = reserve(comm, sp->size, &sp->base);

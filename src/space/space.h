@@ -43,7 +43,7 @@ struct space_alloc {
 struct space {
     char *base;
     size_t size, page_size;
-    size_t view_size; /* size + the sharer bytes: each file and view */
+    size_t view_size; /* size + the sharer bytes + the probe's scratch: each file and view */
     unsigned page_shift;
     uint64_t npages;
     int rank, nranks, distribution;
@@ -168,8 +168,13 @@ static inline uint64_t space_sharers_disp(uint64_t page)
 }
 
 /* Bytes after the sharer bytes that only the progress probe at init uses
- * (rma/passive.h): its home-window calls land there. */
-#define SPACE_SCRATCH_BYTES 64
+ * (rma/passive.h): its home-window calls land there, a page's worth of them
+ * as a page's (a transport may serve large transfers differently), then 64
+ * for its atomics and sharer byte. */
+static inline uint64_t space_scratch_bytes(void)
+{
+    return mdsm_space.page_size + 64;
+}
 
 static inline uint64_t space_scratch_disp(void)
 {
