@@ -70,6 +70,60 @@ MT_MDSM_TEST(lock_data, counter_copy_is_refreshed_at_the_lock)
     MT_EXPECT_OK(mdsm_free(base));
 }
 
+/* The home of a page other nodes fetch writes it under the lock in every
+ * interval: the first write faults, later ones do not (the page stays
+ * writable and each release compares it with a twin), and every holder still
+ * sees the last holder's value. Two releases with no change to it close the
+ * page (the first sees the other ranks' increments): the next write faults
+ * once more, and the other ranks see it. */
+MT_MDSM_TEST(lock_data, home_page_written_each_interval_stays_writable)
+{
+    int n = mdsm_nranks(), me = mdsm_rank(), copy = 0, any_copy = 0;
+    char *base = NULL;
+    volatile int64_t *counter = ld_cell(&base, &copy);
+    MT_ASSERT(counter != NULL);
+    MPI_Allreduce(&copy, &any_copy, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    int tracked = me == n - 1 && any_copy; /* this rank is the home, and its writes are noticed */
+    MT_EXPECT_EQ(*counter, 0); /* the copies: their sharer bytes make the page tracked */
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_barrier()); /* the home's release in this one sees every sharer byte */
+    for (int round = 0; round < LD_ROUNDS; round++) {
+        for (int turn = 0; turn < n; turn++) {
+            if (turn == me) {
+                mdsm_stats_t a, b;
+                MT_EXPECT_OK(mdsm_lock(0));
+                MT_EXPECT_OK(mdsm_stats_get(&a));
+                int64_t v = *counter;
+                MT_EXPECT_EQ(v, (int64_t)round * n + turn);
+                *counter = v + 1;
+                MT_EXPECT_OK(mdsm_stats_get(&b));
+                MT_EXPECT_OK(mdsm_unlock(0));
+                if (tracked)
+                    MT_EXPECT_EQ(b.write_faults - a.write_faults, round == 0 ? 1 : 0);
+            }
+            MPI_Barrier(MPI_COMM_WORLD);
+        }
+    }
+    if (me == n - 1) {
+        MT_EXPECT_OK(mdsm_release()); /* the other ranks' increments: a change */
+        MT_EXPECT_OK(mdsm_release()); /* none: closed */
+        mdsm_stats_t a, b;
+        MT_EXPECT_OK(mdsm_lock(0));
+        MT_EXPECT_OK(mdsm_stats_get(&a));
+        *counter += 1;
+        MT_EXPECT_OK(mdsm_stats_get(&b));
+        MT_EXPECT_OK(mdsm_unlock(0));
+        if (tracked)
+            MT_EXPECT_EQ(b.write_faults - a.write_faults, 1);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    MT_EXPECT_OK(mdsm_lock(0));
+    MT_EXPECT_EQ(*counter, (int64_t)LD_ROUNDS * n + 1);
+    MT_EXPECT_OK(mdsm_unlock(0));
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
+}
+
 /* Every rank first reads LD_MANY pages homed on the last rank (copies). Then,
  * in turn, each rank locks, checks every page holds the previous holder's
  * stamp, writes its own into each, and unlocks. The next holder misses

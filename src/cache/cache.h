@@ -14,7 +14,8 @@ enum page_state {
     PAGE_CACHED,     /* remote, clean copy: read-only */
     PAGE_DIRTY,      /* remote, written this interval: read-write with a twin */
     PAGE_HOME_CLEAN, /* homed on this node: read-only so the first write is noticed */
-    PAGE_HOME_DIRTY, /* homed on this node, written this interval: read-write */
+    PAGE_HOME_DIRTY, /* homed on this node, written this interval: read-write (and across
+                      * releases while each interval changes it: compared with a twin) */
     PAGE_DRAINING,   /* remote, dropped, its diff in flight: its memory unchanged until the flush */
     PAGE_HOME_NONE,  /* homed on this node, closed to save mappings: mapped at the next access */
     PAGE_HOME_OPEN   /* homed on this node, writes untracked (every rank on it, or this rank's
@@ -48,7 +49,9 @@ int cache_fault(void *addr, int is_write);
 int cache_prefetch(uint64_t first, uint64_t npages);
 
 /* Writes every change of this interval to its home (byte-exact diffs) and
- * re-protects the written pages. Complete at the homes on return. */
+ * re-protects the written pages; home pages written stay writable instead
+ * (within a budget of twins) until an interval leaves them unchanged. Logs
+ * the write notices. Complete at the homes on return. */
 int cache_release(void);
 
 /* Makes this rank's copy of page inaccessible if it caches one (its memory is

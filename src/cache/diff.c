@@ -38,3 +38,18 @@ int diff_runs(const unsigned char *page, const unsigned char *twin, size_t len,
     *changed_bytes = changed;
     return n;
 }
+
+int diff_update(const unsigned char *page, unsigned char *twin, size_t len)
+{
+    const uint64_t *a = (const uint64_t *)page;
+    uint64_t *b = (uint64_t *)twin;
+    int changed = 0;
+    for (size_t w = 0; w < len / 8; w++) {
+        uint64_t v = __atomic_load_n(&a[w], __ATOMIC_RELAXED); /* one read: compared and kept */
+        if (v != b[w]) {
+            b[w] = v;
+            changed = 1;
+        }
+    }
+    return changed;
+}
