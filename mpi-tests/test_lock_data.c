@@ -124,6 +124,101 @@ MT_MDSM_TEST(lock_data, home_page_written_each_interval_stays_writable)
     MT_EXPECT_OK(mdsm_free(base));
 }
 
+/* A copy written in every interval: its first write faults and makes the
+ * twin, later ones do not (the page stays writable, and each release diffs
+ * it against the twin, which it then updates), each release still writes one
+ * diff home. A release with no change closes it: the next write faults once
+ * more. The home and every other rank see each interval's value. */
+MT_MDSM_TEST(lock_data, copy_written_each_interval_stays_writable)
+{
+    int me = mdsm_rank(), copy = 0;
+    char *base = NULL;
+    volatile int64_t *cell = ld_cell(&base, &copy);
+    MT_ASSERT(cell != NULL);
+    int writer = me == 0; /* counts are checked where it keeps a copy */
+    MT_EXPECT_EQ(*cell, 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    for (int round = 0; round < LD_ROUNDS; round++) {
+        if (writer) {
+            mdsm_stats_t a, b;
+            MT_EXPECT_OK(mdsm_stats_get(&a));
+            *cell = round + 1;
+            MT_EXPECT_OK(mdsm_release());
+            MT_EXPECT_OK(mdsm_stats_get(&b));
+            if (copy) {
+                MT_EXPECT_EQ(b.write_faults - a.write_faults, round == 0 ? 1 : 0);
+                MT_EXPECT_EQ(b.diffs - a.diffs, 1);
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        MT_EXPECT_OK(mdsm_acquire());
+        MT_EXPECT_EQ(*cell, round + 1);
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    if (writer) {
+        MT_EXPECT_OK(mdsm_release()); /* no change: closed */
+        mdsm_stats_t a, b;
+        MT_EXPECT_OK(mdsm_stats_get(&a));
+        *cell = 100;
+        MT_EXPECT_OK(mdsm_stats_get(&b));
+        MT_EXPECT_OK(mdsm_release());
+        if (copy)
+            MT_EXPECT_EQ(b.write_faults - a.write_faults, 1);
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_EQ(*cell, 100);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
+}
+
+/* Rank 0 keeps its copy writable (written in the last interval), writes
+ * word 8 with no release, then takes a lock the home released after writing
+ * word 0: the acquire brings the copy up to date in place (one refresh, no
+ * fault) and keeps word 8, which the unlock then writes home. */
+MT_MDSM_TEST(lock_data, writes_before_the_lock_survive_its_refresh)
+{
+    int n = mdsm_nranks(), me = mdsm_rank(), copy = 0;
+    char *base = NULL;
+    volatile int64_t *w = ld_cell(&base, &copy);
+    MT_ASSERT(w != NULL);
+    int home = n - 1;
+    MT_EXPECT_EQ(w[0], 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    if (me == 0) {
+        w[16] = 1;
+        MT_EXPECT_OK(mdsm_release()); /* a copy stays writable */
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (me == home && home != 0) {
+        MT_EXPECT_OK(mdsm_lock(0));
+        w[0] = 5;
+        MT_EXPECT_OK(mdsm_unlock(0));
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (me == 0) {
+        w[8] = 7;
+        mdsm_stats_t a, b;
+        MT_EXPECT_OK(mdsm_stats_get(&a));
+        MT_EXPECT_OK(mdsm_lock(0));
+        MT_EXPECT_EQ(w[0], home != 0 ? 5 : 0);
+        MT_EXPECT_EQ(w[8], 7);
+        MT_EXPECT_EQ(w[16], 1);
+        MT_EXPECT_OK(mdsm_stats_get(&b));
+        MT_EXPECT_OK(mdsm_unlock(0));
+        if (copy) {
+            MT_EXPECT_EQ(b.pages_refreshed - a.pages_refreshed, 1);
+            MT_EXPECT_EQ(b.read_faults - a.read_faults, 0);
+            MT_EXPECT_EQ(b.invalidations - a.invalidations, 0);
+        }
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_EQ(w[0], home != 0 ? 5 : 0);
+    MT_EXPECT_EQ(w[8], 7);
+    MT_EXPECT_EQ(w[16], 1);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
+}
+
 /* Every rank first reads LD_MANY pages homed on the last rank (copies). Then,
  * in turn, each rank locks, checks every page holds the previous holder's
  * stamp, writes its own into each, and unlocks. The next holder misses

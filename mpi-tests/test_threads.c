@@ -450,19 +450,20 @@ MT_MDSM_TEST(threads, lock_counter_is_exact)
     MT_EXPECT_OK(mdsm_free((void *)counter));
 }
 
-/* A home page other ranks cache, written by threads of its home while
- * another thread releases in a loop, so that writes race releases that find
- * the page unchanged (and close it) or changed (and keep it writable, compared
+/* A page homed on the last rank and cached by the others, written by
+ * threads of one rank (its home, or rank 0 with a copy) while another thread
+ * of that rank releases in a loop, so that writes race releases that find the
+ * page unchanged (and close it) or changed (and keep it writable, compared
  * with a twin). In each of K_EPOCHS epochs threads 1..NT-1 each write their
  * word once and release; thread 0 releases until they are done. Every
- * writer's release covers its write: an acquire alone (no release by the home
- * since) must then show the epoch's values on every rank. */
+ * writer's release covers its write: an acquire alone (no release by the
+ * writer since) must then show the epoch's values on every rank. */
 enum { K_EPOCHS = 300 };
 
-MT_MDSM_TEST(threads, home_writes_racing_releases_are_noticed)
+static void writes_racing_releases(int writer_is_home)
 {
     exact_teams();
-    int n = mdsm_nranks(), me = mdsm_rank(), home = n - 1;
+    int n = mdsm_nranks(), me = mdsm_rank(), home = n - 1, writer = writer_is_home ? home : 0;
     long ps = mdsm_page_size();
     MT_ASSERT_OK(dc_node_map_init());
     char *base = mdsm_alloc((size_t)n * (size_t)ps);
@@ -475,7 +476,7 @@ MT_MDSM_TEST(threads, home_writes_racing_releases_are_noticed)
     MT_EXPECT_OK(mdsm_barrier()); /* the home's release here sees every sharer byte */
     int stale = 0;
     for (int64_t e = 1; e <= K_EPOCHS && !stale; e++) {
-        if (me == home) {
+        if (me == writer) {
             int written = 0;
 #pragma omp parallel num_threads(NT)
             {
@@ -496,15 +497,25 @@ MT_MDSM_TEST(threads, home_writes_racing_releases_are_noticed)
         for (int t = 1; t < NT; t++)
             if (page[8 * t] != e) {
                 mt_fail(__FILE__, __LINE__,
-                        "epoch %lld: word %d (thread %d of home rank %d) reads %lld after an "
-                        "acquire",
-                        (long long)e, 8 * t, t, home, (long long)page[8 * t]);
+                        "epoch %lld: word %d (thread %d of rank %d, home rank %d) reads %lld "
+                        "after an acquire",
+                        (long long)e, 8 * t, t, writer, home, (long long)page[8 * t]);
                 stale = 1;
             }
         MPI_Allreduce(MPI_IN_PLACE, &stale, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     }
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free(base));
+}
+
+MT_MDSM_TEST(threads, home_writes_racing_releases_are_noticed)
+{
+    writes_racing_releases(1);
+}
+
+MT_MDSM_TEST(threads, remote_writes_racing_releases_reach_the_home)
+{
+    writes_racing_releases(0);
 }
 
 /* Lock ownership is per thread: thread 0 takes lock L (one per rank); taking

@@ -5,6 +5,9 @@
  * page: an MPI_Put of the changed word + MPI_Win_flush, and an MPI_Put of
  * the whole page + MPI_Win_flush, in an MPI_Win_allocate window of this run;
  * and the page put in an MPI_Win_create window, the kind mdsm's home pages are.
+ * A second case, rewrite + release, times the intervals that follow: the same
+ * pages written again (they stayed writable, with their twins) and released,
+ * REWRITES times in a row.
  * Run: mpirun -n 2 bench_write_release   (more ranks only join the barriers;
  * BENCH_PAGES=K, BENCH_REPS=R) */
 #include <stdint.h>
@@ -53,6 +56,29 @@ static double run_mdsm(void *arg)
         *(volatile uint64_t *)c->pages[i] = word(c->round);
     bench_check(mdsm_release(), "mdsm_release");
     return (MPI_Wtime() - t) / c->npages;
+}
+
+enum { REWRITES = 4 };
+
+/* One repetition of rewrite + release: an untimed write + release, then
+ * REWRITES timed ones. */
+static double run_mdsm_again(void *arg)
+{
+    ctx_t *c = arg;
+    uint64_t first = c->round + 1;
+    c->round += REWRITES + 1; /* on every rank: the last value written */
+    bench_check(mdsm_barrier(), "mdsm_barrier");
+    if (c->rank != 0)
+        return 0.0;
+    double t = 0.0;
+    for (int r = 0; r <= REWRITES; r++) {
+        if (r == 1)
+            t = MPI_Wtime();
+        for (int i = 0; i < c->npages; i++)
+            *(volatile uint64_t *)c->pages[i] = word(first + (uint64_t)r);
+        bench_check(mdsm_release(), "mdsm_release");
+    }
+    return (MPI_Wtime() - t) / ((double)REWRITES * c->npages);
 }
 
 /* Baseline repetition: one MPI_Put of bytes per page, each flushed. */
@@ -112,18 +138,22 @@ static int count_lost_writes(const ctx_t *c)
 }
 
 /* Rank 0: the table, plus the counters that show what was measured. */
-static void report(const ctx_t *c, double mdsm, double word, double page, double created, int reps,
-                   const mdsm_stats_t *s, int lost)
+static void report(const ctx_t *c, double mdsm, double again, double word, double page,
+                   double created, int reps, const mdsm_stats_t *s, const mdsm_stats_t *s2,
+                   int lost)
 {
-    double n = (double)reps * c->npages;
+    double n = (double)reps * c->npages, n2 = n * (REWRITES + 1);
     bench_header("write fault + mdsm_release per page vs MPI_Put + MPI_Win_flush per page");
     bench_row("write+release vs Put 8 B + flush", mdsm, word);
     bench_row("write+release vs Put page + flush", mdsm, page);
     bench_row("  vs Put page on MPI_Win_create", mdsm, created);
+    bench_row("rewrite+release vs Put page + flush", again, page);
+    bench_row("  rewrite vs Put page on Win_create", again, created);
     printf("# %d pages of %ld B x %d repetitions (median of per-page means); per page: "
-           "%.2f write faults, %.2f read faults, %.2f diffs, %.1f diff bytes\n",
+           "%.2f write faults, %.2f read faults, %.2f diffs, %.1f diff bytes; rewrite (%d "
+           "intervals after the first): %.2f write faults, %.2f diffs\n",
            c->npages, c->page, reps, s->write_faults / n, s->read_faults / n, s->diffs / n,
-           s->diff_bytes / n);
+           s->diff_bytes / n, REWRITES, s2->write_faults / n2, s2->diffs / n2);
     if (lost)
         printf("# ERROR: %d pages at the home rank lack rank 0's last write\n", lost);
 }
@@ -148,9 +178,13 @@ int main(int argc, char **argv)
     double mdsm = bench_median(run_mdsm, &c, 0, reps);
     mdsm_stats_t s;
     bench_check(mdsm_stats_get(&s), "mdsm_stats_get");
+    bench_check(mdsm_stats_reset(), "mdsm_stats_reset");
+    double again = bench_median(run_mdsm_again, &c, 0, reps);
+    mdsm_stats_t s2;
+    bench_check(mdsm_stats_get(&s2), "mdsm_stats_get");
     int lost = count_lost_writes(&c);
     if (c.rank == 0)
-        report(&c, mdsm, word, page, created, reps, &s, lost);
+        report(&c, mdsm, again, word, page, created, reps, &s, &s2, lost);
 
     close_window(&c);
     bench_check(mdsm_free(c.base), "mdsm_free");

@@ -68,10 +68,12 @@ row "every 4th page in address order / a get each + one flush" "" \
 # Goals against MPI_Win_create windows: mdsm's home pages are such memory (a
 # file mapped into the global space), whereas MPI_Win_allocate's on one node is
 # shared memory that MPI reaches by plain loads and stores.
-row "write + release, node sharing off / page MPI_Put + flush (MPI_Win_allocate)" "" \
-    "vs Put page +" off "$BIN/bench_write_release"
-row "write + release, node sharing off / the same on MPI_Win_create" "<= 2" \
+row "write fault + release, node sharing off / page MPI_Put + flush (MPI_Win_allocate)" "" \
+    "write+release vs Put page +" off "$BIN/bench_write_release"
+row "write fault + release, node sharing off / the same on MPI_Win_create" "" \
     "vs Put page on MPI_Win_create" off "$BIN/bench_write_release"
+row "rewrite + release (written last interval too), node sharing off / the same" "<= 2" \
+    "rewrite vs Put page on Win_create" off "$BIN/bench_write_release"
 row "lock pair with a shared counter, node sharing off / MPI_Win_lock pair (MPI_Win_allocate)" "" \
     "counter, per increment" off "$BIN/bench_lock"
 row "lock pair with a shared counter, node sharing off / the same on MPI_Win_create" "<= 4" \

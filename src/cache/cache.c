@@ -325,12 +325,13 @@ static void list_dirty(uint64_t page, struct cache_page *p)
  * a put's source only when the put is progressed or flushed. Its write notice
  * is logged once the flush has completed it (a notice published by another
  * thread's release must never name a write still in flight). */
-static int write_diff(uint64_t page, struct cache_page *p, int *put)
+static int write_diff(uint64_t page, struct cache_page *p, int update, int *put)
 {
     size_t changed = 0;
     *put = 0;
     const unsigned char *view = (const unsigned char *)space_cache_view(page);
-    int n = diff_runs(view, twin_of(p), c.page_size, c.runs, &changed);
+    int n = update ? diff_runs_update(view, twin_of(p), c.page_size, c.runs, &changed)
+                   : diff_runs(view, twin_of(p), c.page_size, c.runs, &changed);
     if (n == 0)
         return MDSM_OK;
     int rc =
@@ -360,7 +361,7 @@ static int drop(uint64_t page, struct cache_page *p)
     int put = 0;
     protect(page, PROT_NONE);
     if (p->state == PAGE_DIRTY) {
-        int rc = write_diff(page, p, &put);
+        int rc = write_diff(page, p, 0, &put);
         if (rc != MDSM_OK) {
             protect(page, PROT_READ | PROT_WRITE);
             return rc;
@@ -845,9 +846,9 @@ static int by_page(const void *a, const void *b)
 
 /* p->listed beyond 1, during a release: */
 #define LISTED_RETRY 2 /* its diff could not start; kept for the next release */
-#define LISTED_PUT   3 /* its diff is in flight */
-#define LISTED_KEEP  4 /* a home page written this interval that stays writable (hot twin) */
-#define LISTED_CLOSE 5 /* a home page with a hot twin, unchanged: closed, then compared again */
+#define LISTED_PUT   3 /* closed, its diff in flight */
+#define LISTED_KEEP  4 /* changed this interval (a remote page's diff in flight): stays writable */
+#define LISTED_CLOSE 5 /* unchanged since its twin: closed, then compared again */
 
 static int written_now(const struct cache_page *p)
 {
@@ -857,12 +858,8 @@ static int written_now(const struct cache_page *p)
 /* Pages a release write-protects. */
 static int closing(const struct cache_page *p)
 {
-    return p->state == PAGE_DIRTY || (p->state == PAGE_HOME_DIRTY && p->listed != LISTED_KEEP);
-}
-
-static int remote_dirty(const struct cache_page *p)
-{
-    return p->state == PAGE_DIRTY;
+    return (p->state == PAGE_DIRTY && p->listed == LISTED_CLOSE) ||
+           (p->state == PAGE_HOME_DIRTY && p->listed != LISTED_KEEP);
 }
 
 /* Sets prot on the listed pages which() selects, one mprotect per run of
@@ -984,41 +981,75 @@ static void track_home_pages(void)
     }
 }
 
+/* A written remote page's diff, from a compare that also updates its twin
+ * (diff_runs_update), with listed set to what follows: LISTED_KEEP (changed:
+ * stays writable), LISTED_PUT (closed, changed), LISTED_CLOSE (unchanged) or
+ * LISTED_RETRY (failed). Returns the error. */
+static int diff_remote(uint64_t page, struct cache_page *p, int closed)
+{
+    int put = 0, rc = write_diff(page, p, 1, &put);
+    if (rc != MDSM_OK) {
+        p->listed = LISTED_RETRY; /* writable, listed (put errors come from the flush) */
+        if (closed)
+            protect(page, PROT_READ | PROT_WRITE);
+    } else if (put)
+        p->listed = closed ? LISTED_PUT : LISTED_KEEP;
+    else
+        p->listed = LISTED_CLOSE;
+    return rc;
+}
+
+/* A remote page another thread refreshes now (its get in flight, the mutex
+ * dropped) is merged when the get lands: its diff waits for that. */
+static void wait_refreshes(void)
+{
+    for (uint64_t i = 0; i < c.ndirty; i++)
+        while (c.pages[c.dirty[i]].fetching)
+            pthread_cond_wait(&done, &mu);
+}
+
+/* A written remote page stays writable too, for the same reason as home
+ * pages (track_home_pages), and its twin is kept: each release diffs it
+ * against the twin and updates the twin with what it read. It is closed at
+ * the first release that finds it unchanged. */
 static int release_locked(void)
 {
     int rc = MDSM_OK;
+    wait_refreshes();
     classify_locked();
     /* In address order, so that neighbouring pages share one mprotect. */
     qsort(c.dirty, c.ndirty, sizeof(*c.dirty), by_page);
     track_home_pages();
-    /* Write-protected first: a thread writing meanwhile faults and waits for
-     * this release instead of writing past its diff (or, on a home page being
-     * closed, past the compare that follows). Then every diff, one flush, and
-     * the new states. */
+    for (uint64_t i = 0; i < c.ndirty; i++) {
+        struct cache_page *p = &c.pages[c.dirty[i]];
+        int wrc = p->state == PAGE_DIRTY ? diff_remote(c.dirty[i], p, 0) : MDSM_OK;
+        if (wrc != MDSM_OK && rc == MDSM_OK)
+            rc = wrc;
+    }
+    /* The pages found unchanged are write-protected, then compared once more:
+     * a thread that wrote before the protection is seen now, one writing
+     * after it faults and waits for this release. Then one flush, and the new
+     * states. */
     protect_listed(PROT_READ, closing);
     for (uint64_t i = 0; i < c.ndirty; i++) {
         struct cache_page *p = &c.pages[c.dirty[i]];
-        if (p->listed == LISTED_CLOSE &&
-            diff_update((const unsigned char *)space_page_addr(c.dirty[i]), hot_twin(p),
-                        c.page_size))
-            p->listed = 1; /* written since the first compare: noticed */
-    }
-    for (uint64_t i = 0; i < c.ndirty; i++) {
-        struct cache_page *p = &c.pages[c.dirty[i]];
-        int put = 0;
-        if (p->state != PAGE_DIRTY)
+        if (p->listed != LISTED_CLOSE)
             continue;
-        int wrc = write_diff(c.dirty[i], p, &put);
-        if (wrc != MDSM_OK) {
-            p->listed = LISTED_RETRY; /* keeps its twin and changes */
-            if (rc == MDSM_OK)
+        if (p->state == PAGE_DIRTY) {
+            int wrc = diff_remote(c.dirty[i], p, 1);
+            if (wrc != MDSM_OK && rc == MDSM_OK)
                 rc = wrc;
-        } else if (put) {
-            p->listed = LISTED_PUT;
+        } else if (diff_update((const unsigned char *)space_page_addr(c.dirty[i]), hot_twin(p),
+                               c.page_size)) {
+            p->listed = 1; /* written since the first compare: noticed */
         }
     }
     int frc = flush_home();
-    if (frc != MDSM_OK) { /* all stays listed and writable: the next release retries */
+    if (frc != MDSM_OK) {
+        /* All stays listed and writable: the next release retries. The twins
+         * of remote pages already hold what was being written, so their next
+         * diff sends only later changes: the error says this release's
+         * writes may not have reached their homes. */
         for (uint64_t i = 0; i < c.ndirty; i++) {
             struct cache_page *p = &c.pages[c.dirty[i]];
             p->listed = 1;
@@ -1038,7 +1069,11 @@ static int release_locked(void)
         }
         int listed = p->listed;
         p->listed = 0;
-        if (p->state == PAGE_DIRTY) {
+        if (p->state == PAGE_DIRTY && listed == LISTED_KEEP) {
+            c.written(page);
+            p->listed = 1;
+            c.dirty[kept++] = page; /* open for the next interval */
+        } else if (p->state == PAGE_DIRTY) {
             set_state(page, PAGE_CACHED);
             if (listed == LISTED_PUT)
                 c.written(page);
@@ -1055,7 +1090,6 @@ static int release_locked(void)
         }                    /* else evicted or invalidated since it was listed: noticed then */
     }
     c.ndirty = kept;
-    protect_listed(PROT_READ | PROT_WRITE, remote_dirty); /* the retried ones */
     return rc;
 }
 
@@ -1089,23 +1123,17 @@ int cache_invalidate(uint64_t page)
     return rc;
 }
 
-int cache_refresh(uint64_t page)
+/* The get of a refresh, into buf, with the mutex dropped. Meanwhile the page
+ * is fetching: a write fault on it waits (a twin must not catch the get half
+ * done), a release waits before diffing it, it is not evicted, and a newer
+ * notice marks it stale. */
+static int refresh_get(uint64_t page, struct cache_page *p, void *buf)
 {
-    pthread_mutex_lock(&mu);
-    struct cache_page *p = &c.pages[page];
-    if (p->fetching || p->state != PAGE_CACHED) {
-        int rc = invalidate_locked(page);
-        pthread_mutex_unlock(&mu);
-        return rc;
-    }
-    /* Fetching: a write fault on the page waits (its twin must not catch the
-     * get half done), the slot is not evicted, a newer notice marks it stale. */
     p->fetching = 1;
     p->stale = 0;
     c.nfetching++;
     pthread_mutex_unlock(&mu);
-    int rc =
-        rma_get(mdsm_space.pages[page].home, space_disp(page), space_cache_view(page), c.page_size);
+    int rc = rma_get(mdsm_space.pages[page].home, space_disp(page), buf, c.page_size);
     pthread_mutex_lock(&mu);
     p->fetching = 0;
     c.nfetching--;
@@ -1115,22 +1143,60 @@ int cache_refresh(uint64_t page)
         mdsm_stat.bytes_fetched += c.page_size;
         mdsm_stat.pages_refreshed++;
     }
-    if (rc == MDSM_OK && !p->stale) {
-        /* The holder of the lock most likely writes what it guards: the twin
-         * now saves that write's fault. Unwritten, the release finds no diff
-         * and logs no notice. A thread writing meanwhile faults, then waits
-         * for the mutex. Not where the change could exceed the mappings. */
-        if (c.maps + 2 <= c.budget) {
-            memcpy(twin_of(p), space_cache_view(page), c.page_size);
-            protect(page, PROT_READ | PROT_WRITE);
-            set_state(page, PAGE_DIRTY);
-            list_dirty(page, p);
-        }
-        pthread_mutex_unlock(&mu);
-        return MDSM_OK;
+    return rc;
+}
+
+/* A refresh that failed, or whose data may predate a newer notice: dropped. */
+static int refresh_failed(uint64_t page, struct cache_page *p)
+{
+    p->stale = 0;
+    return invalidate_locked(page);
+}
+
+/* A read-only copy: the get lands in it. The holder of the lock most likely
+ * writes what it guards: a twin now saves that write's fault. Unwritten, the
+ * release finds no diff and logs no notice. A thread writing meanwhile
+ * faults, then waits for the mutex. Not where the change could exceed the
+ * mappings. */
+static int refresh_cached(uint64_t page, struct cache_page *p)
+{
+    if (refresh_get(page, p, space_cache_view(page)) != MDSM_OK || p->stale)
+        return refresh_failed(page, p);
+    if (c.maps + 2 <= c.budget) {
+        memcpy(twin_of(p), space_cache_view(page), c.page_size);
+        protect(page, PROT_READ | PROT_WRITE);
+        set_state(page, PAGE_DIRTY);
+        list_dirty(page, p);
     }
-    p->stale = 0; /* failed, or the data may predate a newer notice: dropped */
-    rc = invalidate_locked(page);
+    return MDSM_OK;
+}
+
+/* A copy kept writable (PAGE_DIRTY): the get lands in a spare slot's twin
+ * memory, then is merged into the page where this rank has not written it
+ * since its twin (diff_merge), with no change of protection: threads may go
+ * on writing it. Invalidated where no slot is spare. */
+static int refresh_writable(uint64_t page, struct cache_page *p)
+{
+    uint64_t spare = spare_slot();
+    if (spare == NO_SLOT)
+        return invalidate_locked(page);
+    c.slot_page[spare] = NO_SLOT;
+    unsigned char *home = c.twins + spare * c.page_size;
+    int rc = refresh_get(page, p, home);
+    if (rc == MDSM_OK && !p->stale)
+        diff_merge((unsigned char *)space_cache_view(page), twin_of(p), home, c.page_size);
+    c.free_slots[c.nfree++] = spare;
+    return rc == MDSM_OK && !p->stale ? MDSM_OK : refresh_failed(page, p);
+}
+
+int cache_refresh(uint64_t page)
+{
+    pthread_mutex_lock(&mu);
+    struct cache_page *p = &c.pages[page];
+    int rc = p->fetching               ? invalidate_locked(page)
+             : p->state == PAGE_DIRTY  ? refresh_writable(page, p)
+             : p->state == PAGE_CACHED ? refresh_cached(page, p)
+                                       : invalidate_locked(page);
     pthread_mutex_unlock(&mu);
     return rc;
 }

@@ -12,6 +12,19 @@
 int diff_runs(const unsigned char *page, const unsigned char *twin, size_t len,
               struct mdsm_run *runs, size_t *changed_bytes);
 
+/* As diff_runs, and makes twin what it read of page: each 8-byte word is
+ * read once, so a write another thread makes meanwhile is either in a run
+ * and in twin, or differs from twin at the next call (page and twin 8-byte
+ * aligned, len a multiple of 8). */
+int diff_runs_update(const unsigned char *page, unsigned char *twin, size_t len,
+                     struct mdsm_run *runs, size_t *changed_bytes);
+
+/* Brings page up to date with home, the home's copy of it, where page still
+ * holds twin's bytes (the bytes this rank wrote since twin was taken are
+ * kept), then makes twin home. A word another thread writes meanwhile is
+ * merged by compare-and-swap, so its write is never lost. Alignment as above. */
+void diff_merge(unsigned char *page, unsigned char *twin, const unsigned char *home, size_t len);
+
 /* Returns whether page differs from twin, and makes twin what it read of
  * page: each 8-byte word is read once, so a word another thread writes
  * meanwhile either is in twin and counted now or differs at the next call.

@@ -33,7 +33,8 @@ int rma_get(int rank, uint64_t disp, void *buf, size_t len);
  * page boundary too) join it in one contiguous put, issued when a run does
  * not continue it, or by rma_flush_home(), which completes everything at every
  * home written since (one MPI_Win_flush each) and reports a failed put.
- * Until then page must not change; callers serialise the two. */
+ * Until then page must hold the same data (a byte written meanwhile is sent
+ * old or new): callers serialise the two. */
 int rma_put_runs(int rank, uint64_t disp, const char *page, const struct mdsm_run *runs, int nruns);
 int rma_flush_home(void);
 /* n blocks of len bytes, stride bytes apart from disp, into buf laid out
