@@ -23,18 +23,19 @@
 /* Twins for home pages kept writable across releases: at most HOT_MAX pages
  * and HOT_BYTES of memory (at least one page). Each costs a page compare per
  * release while it is kept. */
-#define HOT_MAX   256
+#define HOT_MAX   255
 #define HOT_BYTES (1u << 20)
 
 struct cache_page {
     uint8_t state;
     uint8_t listed;    /* in the dirty list */
-    uint8_t fetching;  /* INVALID, a thread fetches it now with the lock dropped */
+    uint8_t fetching;  /* INVALID or DIRTY: a thread fetches it now with the lock dropped */
     uint8_t stale;     /* invalidated while fetching: the fetched data is not used */
     uint8_t shared;    /* homed on this rank, and another node has fetched it (sharer byte seen) */
     uint8_t announced; /* remote: this rank has set its sharer byte at the home */
-    uint16_t hot;      /* HOME_DIRTY kept writable across releases: its twin is hot pool entry
+    uint8_t hot;       /* HOME_DIRTY kept writable across releases: its twin is hot pool entry
                         * hot - 1 (0: none) */
+    uint8_t closed_at; /* home page: the release that last closed it after a write (mod 256) */
     uint64_t slot;     /* cache slot of a remote page holding memory, or NO_SLOT */
 };
 
@@ -68,7 +69,7 @@ static struct {
     /* Twins of home pages written in one interval and kept writable for the
      * next (hot_twin): a stack of free entries, numbered from 1. */
     unsigned char *hot_twins;
-    uint16_t *hot_free;
+    uint8_t *hot_free;
     uint32_t nhot_free, hot_cap;
     uint64_t *dirty; /* pages written this interval */
     uint64_t ndirty;
@@ -84,7 +85,9 @@ static struct {
         uint64_t lo, hi; /* first and last page homed on this rank */
     } * spans;
     size_t nspans, cap_spans;
-    int classify; /* own home pages start private: nranks > 1 and writes tracked */
+    int classify;      /* own home pages start private: nranks > 1 and writes tracked */
+    int failed;        /* a release could not complete its diffs: every later one fails */
+    uint64_t releases; /* number of the next release (from 2) */
     /* Read misses on remote pages in address order, stride pages apart
      * (1: sequential), fetch runs of pages: seq_next is where the next miss
      * must be to continue the pattern, last_miss the page of the last one,
@@ -215,9 +218,10 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
                                       c.hot_cap);
         }
         for (uint32_t i = 0; i < c.hot_cap; i++)
-            c.hot_free[c.nhot_free++] = (uint16_t)(c.hot_cap - i);
+            c.hot_free[c.nhot_free++] = (uint8_t)(c.hot_cap - i);
     }
     c.prefetch_max = (uint64_t)s->prefetch_max;
+    c.releases = 2; /* closed_at starts 0: "closed at the release before the first" is 1 */
     c.window = 1;
     c.stride = 1;
     if (!c.pages || !c.dirty || !c.draining || !c.twins || !c.slot_page || !c.free_slots ||
@@ -319,23 +323,27 @@ static void list_dirty(uint64_t page, struct cache_page *p)
     }
 }
 
-/* Starts writing a dirty remote page's changes home, from the cache view;
- * *put tells whether an RMA operation now reads it. Pending until flushed:
- * until then that memory must not change, because some transports (TCP) read
- * a put's source only when the put is progressed or flushed. Its write notice
- * is logged once the flush has completed it (a notice published by another
+/* Starts writing a dirty remote page's changes home; *put tells whether an
+ * RMA operation now reads its source. Pending until flushed: until then the
+ * source must not change, because some transports (TCP) read a put's source
+ * only when the put is progressed or flushed. So the source is the twin where
+ * update (the page may stay writable: the twin holds exactly the bytes read,
+ * and changes only under the mutex, which a release holds until its flush),
+ * else the cache view of a page no thread can write now. Its write notice is
+ * logged once the flush has completed it (a notice published by another
  * thread's release must never name a write still in flight). */
 static int write_diff(uint64_t page, struct cache_page *p, int update, int *put)
 {
     size_t changed = 0;
     *put = 0;
     const unsigned char *view = (const unsigned char *)space_cache_view(page);
-    int n = update ? diff_runs_update(view, twin_of(p), c.page_size, c.runs, &changed)
-                   : diff_runs(view, twin_of(p), c.page_size, c.runs, &changed);
+    unsigned char *twin = twin_of(p);
+    int n = update ? diff_runs_update(view, twin, c.page_size, c.runs, &changed)
+                   : diff_runs(view, twin, c.page_size, c.runs, &changed);
     if (n == 0)
         return MDSM_OK;
-    int rc =
-        rma_put_runs(mdsm_space.pages[page].home, space_disp(page), (const char *)view, c.runs, n);
+    int rc = rma_put_runs(mdsm_space.pages[page].home, space_disp(page),
+                          (const char *)(update ? twin : view), c.runs, n);
     if (rc != MDSM_OK)
         return rc;
     *put = 1;
@@ -844,11 +852,10 @@ static int by_page(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* p->listed beyond 1, during a release: */
-#define LISTED_RETRY 2 /* its diff could not start; kept for the next release */
-#define LISTED_PUT   3 /* closed, its diff in flight */
-#define LISTED_KEEP  4 /* changed this interval (a remote page's diff in flight): stays writable */
-#define LISTED_CLOSE 5 /* unchanged since its twin: closed, then compared again */
+/* p->listed beyond 1, during a release (1: closed, and a home page noticed): */
+#define LISTED_PUT   2 /* a remote page closed, its diff in flight */
+#define LISTED_KEEP  3 /* changed this interval (a remote page's diff in flight): stays writable */
+#define LISTED_CLOSE 4 /* a remote page unchanged since its twin: closed, then diffed again */
 
 static int written_now(const struct cache_page *p)
 {
@@ -937,17 +944,21 @@ static void classify_locked(void)
     }
 }
 
-/* A shared home page written in one interval is likely written in the next
- * (data under a lock, a boundary row). Write-protecting it again costs two
- * mprotect calls and a write fault per interval (about 7 us in a VM); instead
- * it stays writable with a twin, and each release compares it with the twin
- * (diff_update, about 0.4 us for 4 KiB). An interval that left it unchanged
- * closes it. A run of written neighbours longer than HOT_RUN_BYTES is closed
- * as before: one mprotect and a few faults (open_home_run doubles) then cost
- * less than comparing every page. Marks the listed HOME_DIRTY pages
- * LISTED_KEEP (stays writable, noticed) or LISTED_CLOSE (unchanged since its
- * twin: closed, then compared once more), or leaves them at 1 (closed and
- * noticed). */
+/* A shared home page written in two intervals in a row is likely written in
+ * the next (data under a lock, a boundary row). Write-protecting it again
+ * costs two mprotect calls and a write fault per interval (about 7 us in a
+ * VM); instead it stays writable with a twin, and each release compares it
+ * with the twin (diff_update, about 0.4 us for 4 KiB): an interval that left
+ * it unchanged closes it. (A page written once is closed at once: closing it
+ * a release later would move its mprotect to a time when other ranks may be
+ * reading this rank's memory, which mprotect holds up.) The compare decides
+ * only that: a page open for writing is noticed at every release, since
+ * other ranks write home memory too (diffs, node peers), so equal to the
+ * twin does not mean unwritten. Pages homed on node peers, and a run of
+ * written neighbours longer than HOT_RUN_BYTES (one mprotect and a few
+ * faults, as open_home_run doubles, then cost less than comparing every
+ * page), are closed as before. Marks the listed HOME_DIRTY pages LISTED_KEEP
+ * (stays writable) or leaves them at 1 (closed). */
 #define HOT_RUN_BYTES (64u << 10)
 
 static void track_home_pages(void)
@@ -967,12 +978,12 @@ static void track_home_pages(void)
             uint64_t page = c.dirty[j];
             struct cache_page *p = &c.pages[page];
             const unsigned char *mem = (const unsigned char *)space_page_addr(page);
+            int keep = run <= max_run && mdsm_space.pages[page].home == mdsm_space.rank &&
+                       (p->hot || p->closed_at == (uint8_t)(c.releases - 1));
             if (p->hot) {
-                int changed = diff_update(mem, hot_twin(p), c.page_size);
-                p->listed = !changed ? LISTED_CLOSE : run <= max_run ? LISTED_KEEP : 1;
-            } else if (run <= max_run && c.nhot_free) {
-                /* A write the copy misses differs at the next release; one it
-                 * catches happened before this release's notice. */
+                if (diff_update(mem, hot_twin(p), c.page_size) && keep)
+                    p->listed = LISTED_KEEP;
+            } else if (keep && c.nhot_free) {
                 p->hot = c.hot_free[--c.nhot_free];
                 memcpy(hot_twin(p), mem, c.page_size);
                 p->listed = LISTED_KEEP;
@@ -983,29 +994,46 @@ static void track_home_pages(void)
 
 /* A written remote page's diff, from a compare that also updates its twin
  * (diff_runs_update), with listed set to what follows: LISTED_KEEP (changed:
- * stays writable), LISTED_PUT (closed, changed), LISTED_CLOSE (unchanged) or
- * LISTED_RETRY (failed). Returns the error. */
+ * stays writable), LISTED_PUT (closed, changed) or LISTED_CLOSE (unchanged).
+ * Returns the error. */
 static int diff_remote(uint64_t page, struct cache_page *p, int closed)
 {
     int put = 0, rc = write_diff(page, p, 1, &put);
-    if (rc != MDSM_OK) {
-        p->listed = LISTED_RETRY; /* writable, listed (put errors come from the flush) */
-        if (closed)
-            protect(page, PROT_READ | PROT_WRITE);
-    } else if (put)
-        p->listed = closed ? LISTED_PUT : LISTED_KEEP;
-    else
-        p->listed = LISTED_CLOSE;
+    p->listed = put ? (closed ? LISTED_PUT : LISTED_KEEP) : LISTED_CLOSE;
     return rc;
 }
 
 /* A remote page another thread refreshes now (its get in flight, the mutex
- * dropped) is merged when the get lands: its diff waits for that. */
+ * dropped) is merged when the get lands: its diff waits for that. Any wait
+ * drops the mutex, so the list is scanned again from the start. */
 static void wait_refreshes(void)
 {
-    for (uint64_t i = 0; i < c.ndirty; i++)
-        while (c.pages[c.dirty[i]].fetching)
+    uint64_t i = 0;
+    while (i < c.ndirty) {
+        if (c.pages[c.dirty[i]].fetching) {
             pthread_cond_wait(&done, &mu);
+            i = 0;
+        } else {
+            i++;
+        }
+    }
+}
+
+/* A failed diff or flush leaves the homes behind the twins (which already
+ * hold what was being written), and a diff cannot be rebuilt: the release and
+ * every later one fail rather than go on with homes that silently differ.
+ * The pages stay listed and writable. */
+static int release_failed(int rc)
+{
+    c.failed = rc;
+    for (uint64_t i = 0; i < c.ndirty; i++) {
+        struct cache_page *p = &c.pages[c.dirty[i]];
+        p->listed = 1;
+        drop_hot(p);
+    }
+    protect_listed(PROT_READ | PROT_WRITE, written_now);
+    return mdsm_fail(rc, "mdsm_release: writes of this rank may not have reached their homes "
+                         "(a put or MPI_Win_flush failed); every later release fails too");
 }
 
 /* A written remote page stays writable too, for the same reason as home
@@ -1014,6 +1042,9 @@ static void wait_refreshes(void)
  * the first release that finds it unchanged. */
 static int release_locked(void)
 {
+    if (c.failed)
+        return mdsm_fail(c.failed, "mdsm_release: an earlier release failed, so the homes may "
+                                   "lack writes of this rank");
     int rc = MDSM_OK;
     wait_refreshes();
     classify_locked();
@@ -1026,71 +1057,47 @@ static int release_locked(void)
         if (wrc != MDSM_OK && rc == MDSM_OK)
             rc = wrc;
     }
-    /* The pages found unchanged are write-protected, then compared once more:
-     * a thread that wrote before the protection is seen now, one writing
-     * after it faults and waits for this release. Then one flush, and the new
-     * states. */
+    /* The pages that close are write-protected; a remote one is then diffed
+     * once more: a thread that wrote before the protection is seen now, one
+     * writing after it faults and waits for this release. Then one flush, and
+     * the new states. */
     protect_listed(PROT_READ, closing);
     for (uint64_t i = 0; i < c.ndirty; i++) {
         struct cache_page *p = &c.pages[c.dirty[i]];
-        if (p->listed != LISTED_CLOSE)
+        if (p->state != PAGE_DIRTY || p->listed != LISTED_CLOSE)
             continue;
-        if (p->state == PAGE_DIRTY) {
-            int wrc = diff_remote(c.dirty[i], p, 1);
-            if (wrc != MDSM_OK && rc == MDSM_OK)
-                rc = wrc;
-        } else if (diff_update((const unsigned char *)space_page_addr(c.dirty[i]), hot_twin(p),
-                               c.page_size)) {
-            p->listed = 1; /* written since the first compare: noticed */
-        }
+        int wrc = diff_remote(c.dirty[i], p, 1);
+        if (wrc != MDSM_OK && rc == MDSM_OK)
+            rc = wrc;
     }
     int frc = flush_home();
-    if (frc != MDSM_OK) {
-        /* All stays listed and writable: the next release retries. The twins
-         * of remote pages already hold what was being written, so their next
-         * diff sends only later changes: the error says this release's
-         * writes may not have reached their homes. */
-        for (uint64_t i = 0; i < c.ndirty; i++) {
-            struct cache_page *p = &c.pages[c.dirty[i]];
-            p->listed = 1;
-            drop_hot(p); /* its notice is owed: the next release takes a new twin */
-        }
-        protect_listed(PROT_READ | PROT_WRITE, written_now);
-        return rc != MDSM_OK ? rc : frc;
-    }
+    if (rc != MDSM_OK || frc != MDSM_OK)
+        return release_failed(rc != MDSM_OK ? rc : frc);
     uint64_t kept = 0;
     for (uint64_t i = 0; i < c.ndirty; i++) {
         uint64_t page = c.dirty[i];
         struct cache_page *p = &c.pages[page];
-        if (p->listed == LISTED_RETRY) {
-            p->listed = 1;
-            c.dirty[kept++] = page; /* kept <= i: entries not yet read stay intact */
-            continue;
-        }
         int listed = p->listed;
         p->listed = 0;
-        if (p->state == PAGE_DIRTY && listed == LISTED_KEEP) {
+        if (listed == LISTED_KEEP && (p->state == PAGE_DIRTY || p->state == PAGE_HOME_DIRTY)) {
             c.written(page);
             p->listed = 1;
-            c.dirty[kept++] = page; /* open for the next interval */
+            c.dirty[kept++] = page; /* open for the next interval (kept <= i) */
         } else if (p->state == PAGE_DIRTY) {
             set_state(page, PAGE_CACHED);
             if (listed == LISTED_PUT)
                 c.written(page);
-        } else if (p->state == PAGE_HOME_DIRTY && listed == LISTED_KEEP) {
-            c.written(page);
-            p->listed = 1;
-            c.dirty[kept++] = page; /* open for the next interval */
         } else if (p->state == PAGE_HOME_DIRTY) {
             set_state(page, PAGE_HOME_CLEAN); /* gives its hot twin back */
-            if (listed != LISTED_CLOSE)
-                c.written(page);
+            p->closed_at = (uint8_t)c.releases;
+            c.written(page);
         } else if (p->state == PAGE_HOME_NONE || p->state == PAGE_HOME_CLEAN) {
             c.written(page); /* written, then closed by make_room */
         }                    /* else evicted or invalidated since it was listed: noticed then */
     }
     c.ndirty = kept;
-    return rc;
+    c.releases++;
+    return MDSM_OK;
 }
 
 int cache_release(void)
