@@ -361,7 +361,9 @@ int mdsm_barrier(void);
  * rank's writes (all its threads') visible at their homes; mdsm_acquire makes
  * this rank see every write released (by any rank) before the call. Not
  * collective; any thread. Errors: MDSM_ERR_MPI, MDSM_ERR_THREAD_LEVEL,
- * MDSM_ERR_NOT_INITIALIZED. */
+ * MDSM_ERR_NOT_INITIALIZED. A release whose writes could not reach their
+ * homes returns MDSM_ERR_MPI, and so does every later release (mdsm_unlock
+ * and mdsm_barrier included): those homes may lack this rank's writes. */
 int mdsm_acquire(void);
 int mdsm_release(void);
 
