@@ -35,7 +35,8 @@ struct cache_page {
     uint8_t announced; /* remote: this rank has set its sharer byte at the home */
     uint8_t hot;       /* HOME_DIRTY kept writable across releases: its twin is hot pool entry
                         * hot - 1 (0: none) */
-    uint8_t closed_at; /* home page: the release that last closed it after a write (mod 256) */
+    uint8_t closed_at; /* home page: the release that last closed it after a write (mod 256;
+                        * 0: none) */
     uint64_t slot;     /* cache slot of a remote page holding memory, or NO_SLOT */
 };
 
@@ -43,8 +44,9 @@ struct cache_page {
  * drops it for the transfer (the page marked fetching, its slot reserved), so
  * that faults on other pages and synchronisation proceed meanwhile. Code under
  * the mutex touches the global range only to read home pages it keeps
- * writable, so a thread holding it cannot fault, and the fault handler cannot
- * deadlock on it. Threads that fault on a
+ * writable (other pages through their read-write views: diffs read them,
+ * diff_merge writes them by compare-and-swap), so a thread holding it cannot
+ * fault, and the fault handler cannot deadlock on it. Threads that fault on a
  * page being fetched wait on `done` and retry their access. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER; /* a fetch ended */
@@ -87,7 +89,7 @@ static struct {
     size_t nspans, cap_spans;
     int classify;      /* own home pages start private: nranks > 1 and writes tracked */
     int failed;        /* a release could not complete its diffs: every later one fails */
-    uint64_t releases; /* number of the next release (from 2) */
+    uint64_t releases; /* number of the next release (from 1) */
     /* Read misses on remote pages in address order, stride pages apart
      * (1: sequential), fetch runs of pages: seq_next is where the next miss
      * must be to continue the pattern, last_miss the page of the last one,
@@ -221,7 +223,7 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
             c.hot_free[c.nhot_free++] = (uint8_t)(c.hot_cap - i);
     }
     c.prefetch_max = (uint64_t)s->prefetch_max;
-    c.releases = 2; /* closed_at starts 0: "closed at the release before the first" is 1 */
+    c.releases = 1;
     c.window = 1;
     c.stride = 1;
     if (!c.pages || !c.dirty || !c.draining || !c.twins || !c.slot_page || !c.free_slots ||
@@ -393,11 +395,15 @@ static void finish_draining(void)
     c.ndraining = 0;
 }
 
+/* A failed flush may have lost diffs whose twins or copies are gone, so
+ * every later release fails too (release_locked). */
 static int flush_home(void)
 {
     int rc = rma_flush_home();
     if (rc == MDSM_OK)
         finish_draining();
+    else if (!c.failed)
+        c.failed = rc;
     return rc;
 }
 
@@ -979,7 +985,7 @@ static void track_home_pages(void)
             struct cache_page *p = &c.pages[page];
             const unsigned char *mem = (const unsigned char *)space_page_addr(page);
             int keep = run <= max_run && mdsm_space.pages[page].home == mdsm_space.rank &&
-                       (p->hot || p->closed_at == (uint8_t)(c.releases - 1));
+                       (p->hot || (p->closed_at && p->closed_at == (uint8_t)(c.releases - 1)));
             if (p->hot) {
                 if (diff_update(mem, hot_twin(p), c.page_size) && keep)
                     p->listed = LISTED_KEEP;
@@ -1010,7 +1016,8 @@ static void wait_refreshes(void)
 {
     uint64_t i = 0;
     while (i < c.ndirty) {
-        if (c.pages[c.dirty[i]].fetching) {
+        const struct cache_page *p = &c.pages[c.dirty[i]];
+        if (p->fetching && p->state == PAGE_DIRTY) {
             pthread_cond_wait(&done, &mu);
             i = 0;
         } else {
@@ -1349,6 +1356,7 @@ void cache_on_free(uint64_t start, uint64_t npages)
             free_slot(p);
         set_state(pg, PAGE_UNUSED);
         p->listed = 0;
+        p->closed_at = 0;
         c.sharers_seen[pg] = 0; /* space_free clears the byte */
     }
     size_t left = 0;
