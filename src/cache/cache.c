@@ -68,8 +68,8 @@ static struct {
     uint64_t *opened;
     uint64_t opened_cap, opened_head, opened_tail;
     unsigned char *twins;
-    /* Twins of home pages written in one interval and kept writable for the
-     * next (hot_twin): a stack of free entries, numbered from 1. */
+    /* Twins of home pages written in two intervals in a row and kept
+     * writable (hot_twin): a stack of free entries, numbered from 1. */
     unsigned char *hot_twins;
     uint8_t *hot_free;
     uint32_t nhot_free, hot_cap;

@@ -49,9 +49,11 @@ int cache_fault(void *addr, int is_write);
 int cache_prefetch(uint64_t first, uint64_t npages);
 
 /* Writes every change of this interval to its home (byte-exact diffs) and
- * re-protects the written pages; home pages written stay writable instead
- * (within a budget of twins) until an interval leaves them unchanged. Logs
- * the write notices. Complete at the homes on return. */
+ * logs the write notices. Written copies stay writable (diffed against their
+ * twins), and so do home pages written in two intervals in a row (within a
+ * budget of twins), until a release finds them unchanged; other written
+ * pages are write-protected again. Complete at the homes on return; after a
+ * failed flush this and every later release fail (MDSM_ERR_MPI). */
 int cache_release(void);
 
 /* Makes this rank's copy of page inaccessible if it caches one (its memory is
