@@ -89,9 +89,9 @@ MT_MDSM_TEST(lock_data, counter_copy_is_refreshed_at_the_lock)
  * interval: the first two writes fault (a page written once is closed at
  * once), later ones do not (the page stays writable and each release
  * compares it with a twin), and every holder still sees the last holder's
- * value. Two releases with no change to it close the page (the first sees
- * the other ranks' increments): the next write faults once more, and the
- * other ranks see it. */
+ * value. A release with no change to it closes the page (the home's turn
+ * is each round's last, so nothing changed it since): the next write faults
+ * once more, and the other ranks see it. */
 MT_MDSM_TEST(lock_data, home_page_written_each_interval_stays_writable)
 {
     int n = mdsm_nranks(), me = mdsm_rank(), copy = 0, any_copy = 0;
@@ -118,8 +118,8 @@ MT_MDSM_TEST(lock_data, home_page_written_each_interval_stays_writable)
         }
     }
     if (me == n - 1) {
-        MT_EXPECT_OK(mdsm_release()); /* the other ranks' increments: a change */
-        MT_EXPECT_OK(mdsm_release()); /* none: closed */
+        MT_EXPECT_OK(mdsm_release()); /* unchanged since the home's last turn: closed */
+        MT_EXPECT_OK(mdsm_release()); /* nothing listed: no effect */
         mdsm_stats_t a, b;
         MT_EXPECT_OK(mdsm_lock(0));
         MT_EXPECT_OK(mdsm_stats_get(&a));
