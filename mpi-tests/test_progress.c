@@ -5,10 +5,12 @@
  * takes and drops lock 0 (homed on rank 0) and does an atomic on a cell homed
  * on rank 0, timing each: each must complete within 50 ms. The other ranks
  * sleep through the window so that the two cores are left to ranks 0 and 1.
- * At 1 rank the test only checks that the same program runs.
+ * At 1 rank the test only checks that the same program runs. A second test
+ * checks that ranks waiting in collectives leave the CPU to the others.
  */
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "dsm_check.h"
 #include "mt.h"
@@ -143,4 +145,51 @@ MT_MDSM_TEST(progress, home_busy_computing_still_serves_requests)
     }
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free((void *)a));
+}
+
+/* CPU time of the whole process (every thread), in seconds. */
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Ranks waiting in a collective leave the CPU to the ranks still working:
+ * with more ranks than cores (CI runs 4 ranks on 2), a waiter spinning in
+ * MPI took the core of the home whose page requests the last rank waited for.
+ * Rank 0 sleeps WAIT_S before mdsm_barrier and mdsm_free; every other rank's
+ * process, progress thread included, spends under half the wait on a CPU. */
+#define WAIT_S       1.0
+#define MAX_CPU_PART 0.5
+
+static void expect_waited_idle(const char *call, double wall, double cpu)
+{
+    if (wall < WAIT_S * 0.9)
+        mt_fail(__FILE__, __LINE__, "%s returned after %.3f s; rank 0 arrived after %.1f s", call,
+                wall, WAIT_S);
+    if (cpu > MAX_CPU_PART * wall)
+        mt_fail(__FILE__, __LINE__,
+                "waiting %.3f s in %s for rank 0 used %.3f s of CPU (limit %.0f%% of the wait)",
+                wall, call, cpu, MAX_CPU_PART * 100);
+}
+
+MT_MDSM_TEST(progress, ranks_waiting_in_collectives_leave_the_cpu)
+{
+    int me = mdsm_rank();
+    void *a = mdsm_alloc((size_t)mdsm_page_size());
+    MT_ASSERT(a != NULL);
+    MT_EXPECT_OK(mdsm_barrier());
+    double t0 = dc_now(), c0 = process_cpu_s();
+    if (me == 0)
+        dc_sleep_until(t0 + WAIT_S);
+    MT_EXPECT_OK(mdsm_barrier());
+    double t1 = dc_now(), c1 = process_cpu_s();
+    if (me != 0)
+        expect_waited_idle("mdsm_barrier", t1 - t0, c1 - c0);
+    if (me == 0)
+        dc_sleep_until(t1 + WAIT_S);
+    MT_EXPECT_OK(mdsm_free(a));
+    if (me != 0)
+        expect_waited_idle("mdsm_free", dc_now() - t1, process_cpu_s() - c1);
 }

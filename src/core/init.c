@@ -426,8 +426,10 @@ int mdsm_finalize(void)
     if (rc != MDSM_OK)
         return rc;
     wd_call(WD_COLLECTIVE, "mdsm_finalize", -1, NULL);
-    if (MPI_Barrier(mdsm_ctx.comm) != MPI_SUCCESS)
-        rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_finalize: MPI_Barrier failed");
+    MPI_Request req;
+    if (MPI_Ibarrier(mdsm_ctx.comm, &req) != MPI_SUCCESS ||
+        progress_wait_request(&req) != MPI_SUCCESS)
+        rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_finalize: MPI_Ibarrier failed");
     wd_end(&wd_api);
     if (mdsm_ctx.config.s.stats)
         mdsm_stats_print();

@@ -4,6 +4,7 @@
 #include "cache/cache.h"
 #include "common/error.h"
 #include "core/context.h"
+#include "progress/progress.h"
 #include "space/space.h"
 #include "watchdog/watchdog.h"
 
@@ -12,8 +13,10 @@
 static int agree_on(uint64_t v, int flag, int *same, int *any_flag)
 {
     uint64_t mine[3] = {v, UINT64_MAX - v, (uint64_t)(flag != 0)}, max[3] = {0, 0, 0};
-    if (MPI_Allreduce(mine, max, 3, MPI_UINT64_T, MPI_MAX, mdsm_ctx.comm) != MPI_SUCCESS)
-        return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Allreduce failed");
+    MPI_Request req;
+    if (MPI_Iallreduce(mine, max, 3, MPI_UINT64_T, MPI_MAX, mdsm_ctx.comm, &req) != MPI_SUCCESS ||
+        progress_wait_request(&req) != MPI_SUCCESS)
+        return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Iallreduce failed");
     *same = max[0] == UINT64_MAX - max[1];
     *any_flag = max[2] != 0;
     return MDSM_OK;
@@ -79,8 +82,10 @@ static int free_alloc(void *ptr)
     const struct space_alloc *a = &mdsm_space.allocs[idx];
     cache_on_free(a->start, a->npages);
     /* Nobody may still read this rank's share when it is zeroed. */
-    if (MPI_Barrier(mdsm_ctx.comm) != MPI_SUCCESS)
-        return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_free: MPI_Barrier failed");
+    MPI_Request req;
+    if (MPI_Ibarrier(mdsm_ctx.comm, &req) != MPI_SUCCESS ||
+        progress_wait_request(&req) != MPI_SUCCESS)
+        return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_free: MPI_Ibarrier failed");
     return space_free(idx);
 }
 

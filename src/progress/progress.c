@@ -146,3 +146,14 @@ void progress_backoff(struct progress_wait *w)
     struct timespec ts = {0, (long)us * 1000};
     nanosleep(&ts, NULL);
 }
+
+int progress_wait_request(MPI_Request *req)
+{
+    struct progress_wait wait = {0, 0};
+    for (;;) {
+        int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+        progress_backoff(&wait);
+    }
+}

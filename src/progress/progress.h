@@ -40,4 +40,10 @@ struct progress_wait {
 
 void progress_backoff(struct progress_wait *w);
 
+/* MPI_Wait for a nonblocking collective, polling with progress_backoff: a
+ * blocking collective spins until the last rank arrives, taking a core from
+ * the ranks still working (MPICH serves their page requests only when the
+ * waiting home polls). Returns MPI_Test's error code. */
+int progress_wait_request(MPI_Request *req);
+
 #endif

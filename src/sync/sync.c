@@ -8,6 +8,7 @@
 #include "cache/cache.h"
 #include "common/error.h"
 #include "core/context.h"
+#include "progress/progress.h"
 #include "stats/stats.h"
 #include "sync/notice.h"
 #include "watchdog/watchdog.h"
@@ -79,10 +80,13 @@ static int barrier(void)
     sync_exit();
     uint64_t *heads = mdsm_ctx.barrier_heads; /* the exchange holds no mutex */
     wd_step(&wd_api, WD_BARRIER_EXCHANGE);
-    int mrc = MPI_Allgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm);
+    MPI_Request req;
+    int mrc = MPI_Iallgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm, &req);
+    if (mrc == MPI_SUCCESS)
+        mrc = progress_wait_request(&req);
     wd_step(&wd_api, WD_BARRIER_CATCH_UP);
     if (mrc != MPI_SUCCESS)
-        rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: MPI_Allgather failed");
+        rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: MPI_Iallgather failed");
     for (int r = 0; r < mdsm_ctx.nranks && rc == MDSM_OK; r++)
         if (heads[r] == UINT64_MAX)
             rc = mdsm_fail(MDSM_ERR_REMOTE, "mdsm_barrier: rank %d failed to release", r);
