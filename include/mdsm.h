@@ -360,7 +360,11 @@ int mdsm_barrier(void);
 /* Fences for synchronisation built on mdsm atomics. mdsm_release makes this
  * rank's writes (all its threads') visible at their homes; mdsm_acquire makes
  * this rank see every write released (by any rank) before the call. Not
- * collective; any thread. Errors: MDSM_ERR_MPI, MDSM_ERR_THREAD_LEVEL,
+ * collective; any thread. Cost: a release that published write notices
+ * (mdsm_release, mdsm_unlock; not mdsm_barrier) also bumps a release epoch on
+ * rank 0 with one atomic; mdsm_acquire reads it with one atomic and stops
+ * there when it has not moved since this rank's last mdsm_acquire, else reads
+ * every rank's notice head and the notices it missed. Errors: MDSM_ERR_MPI, MDSM_ERR_THREAD_LEVEL,
  * MDSM_ERR_NOT_INITIALIZED. A release whose writes could not reach their
  * homes returns MDSM_ERR_MPI, and so does every later release (mdsm_unlock
  * and mdsm_barrier included): those homes may lack this rank's writes. */
@@ -414,6 +418,15 @@ typedef struct mdsm_stats {
      * place at a lock acquire, instead of dropping it: pages the last holder
      * wrote, which this rank then reads without a fault. */
     uint64_t pages_refreshed;
+    /* What this rank sent through MPI for coherence: one-sided operations it
+     * issued (gets, puts, accumulates and atomics, on pages and on metadata;
+     * flushes not counted) and the bytes they moved, and mdsm's collectives
+     * (barrier exchanges, allocation agreements) and the bytes each brought
+     * this rank. The cost model in the README is stated in these. */
+    uint64_t rma_ops;
+    uint64_t rma_bytes;
+    uint64_t collectives;
+    uint64_t collective_bytes;
 } mdsm_stats_t;
 
 /* Copies this rank's counters. Errors: MDSM_ERR_INVALID_ARG, MDSM_ERR_NOT_INITIALIZED. */

@@ -56,3 +56,63 @@ MT_MDSM_TEST(notices, release_visible_after_writer_laps_its_ring)
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free(base));
 }
+
+/* mdsm_acquire costs one atomic read (of the release epoch on rank 0) when no
+ * rank released since this rank's last acquire (barriers aside: every rank
+ * catches up in them), whatever the rank count: it used to read every rank's
+ * head (np4: 3 gets). After a release announced with mdsm_release it reads
+ * the heads and sees the write; the acquire after that costs one again. */
+static void expect_acquire_ops(uint64_t want, const char *when)
+{
+    mdsm_stats_t a, b;
+    MT_EXPECT_OK(mdsm_stats_get(&a));
+    MT_EXPECT_OK(mdsm_acquire());
+    MT_EXPECT_OK(mdsm_stats_get(&b));
+    if (b.rma_ops - a.rma_ops != want || b.invalidations != a.invalidations)
+        mt_fail(__FILE__, __LINE__,
+                "mdsm_acquire %s issued %llu one-sided operations and dropped %llu pages; "
+                "expected %llu and none",
+                when, (unsigned long long)(b.rma_ops - a.rma_ops),
+                (unsigned long long)(b.invalidations - a.invalidations), (unsigned long long)want);
+}
+
+MT_MDSM_TEST(notices, acquire_with_nothing_released_reads_one_word)
+{
+    int n = mdsm_nranks(), me = mdsm_rank(), writer = n - 1;
+    long ps = mdsm_page_size();
+    char *base = mdsm_alloc((size_t)(2 * n) * (size_t)ps);
+    MT_ASSERT(base != NULL);
+    int64_t *flag = (int64_t *)base;
+    volatile uint64_t *x = NULL;
+    for (int p = 2 * n - 1; p >= 1 && !x; p--)
+        if (mdsm_home_of(base + (size_t)p * (size_t)ps) == writer)
+            x = (volatile uint64_t *)(base + (size_t)p * (size_t)ps);
+    MT_ASSERT(x != NULL);
+    MT_EXPECT_EQ(*x, 0); /* every rank caches X */
+    MT_EXPECT_OK(mdsm_barrier());
+    uint64_t one = n > 1 ? 1 : 0;
+    MT_EXPECT_OK(mdsm_acquire()); /* reads the epoch (it may have moved before the barrier) */
+    expect_acquire_ops(one, "right after another, nothing released");
+    MT_EXPECT_OK(mdsm_barrier());
+
+    if (me == writer) {
+        *x = 7;
+        MT_EXPECT_OK(mdsm_release());
+        MT_EXPECT_OK(mdsm_fetch_add(flag, 1, NULL));
+    } else {
+        int64_t f = 0;
+        double deadline = dc_now() + DC_WAIT_LIMIT_S;
+        while (f == 0 && dc_now() < deadline)
+            MT_EXPECT_OK(mdsm_fetch_add(flag, 0, &f));
+        MT_EXPECT_EQ(f, 1);
+        MT_EXPECT_OK(mdsm_acquire());
+        if (*x != 7)
+            mt_fail(__FILE__, __LINE__,
+                    "after the flag and mdsm_acquire X (home rank %d) reads %llu, expected 7 "
+                    "released by rank %d",
+                    dc_home(x), (unsigned long long)*x, writer);
+        expect_acquire_ops(one, "again after catching up");
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
+}

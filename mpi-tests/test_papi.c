@@ -129,6 +129,10 @@ static int stat_value(const mdsm_stats_t *st, const char *name, long long *value
         {"SHARED_HOME_PAGES", offsetof(mdsm_stats_t, shared_home_pages), 0},
         {"PAGES_PREFETCHED", offsetof(mdsm_stats_t, pages_prefetched), 0},
         {"PAGES_REFRESHED", offsetof(mdsm_stats_t, pages_refreshed), 0},
+        {"RMA_OPS", offsetof(mdsm_stats_t, rma_ops), 0},
+        {"RMA_BYTES", offsetof(mdsm_stats_t, rma_bytes), 0},
+        {"COLLECTIVES", offsetof(mdsm_stats_t, collectives), 0},
+        {"COLLECTIVE_BYTES", offsetof(mdsm_stats_t, collective_bytes), 0},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(map[i].name, name) != 0)

@@ -6,6 +6,7 @@
 #include "core/context.h"
 #include "progress/progress.h"
 #include "space/space.h"
+#include "stats/stats.h"
 #include "watchdog/watchdog.h"
 
 /* All ranks learn whether everyone passed the same value, and whether any
@@ -17,6 +18,7 @@ static int agree_on(uint64_t v, int flag, int *same, int *any_flag)
     if (MPI_Iallreduce(mine, max, 3, MPI_UINT64_T, MPI_MAX, mdsm_ctx.comm, &req) != MPI_SUCCESS ||
         progress_wait_request(&req) != MPI_SUCCESS)
         return mdsm_fail_internal(MDSM_ERR_MPI, "MPI_Iallreduce failed");
+    stats_collective(sizeof(max));
     *same = max[0] == UINT64_MAX - max[1];
     *any_flag = max[2] != 0;
     return MDSM_OK;
@@ -86,6 +88,7 @@ static int free_alloc(void *ptr)
     if (MPI_Ibarrier(mdsm_ctx.comm, &req) != MPI_SUCCESS ||
         progress_wait_request(&req) != MPI_SUCCESS)
         return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_free: MPI_Ibarrier failed");
+    stats_collective(0);
     return space_free(idx);
 }
 

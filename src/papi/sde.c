@@ -52,6 +52,11 @@ static const struct sde_event events[] = {
           "Pages fetched with no fault of their own (prefetch)"),
     EVENT(PAGES_REFRESHED, pages_refreshed, SDE_COUNT,
           "Cached pages updated in place at a lock acquire"),
+    EVENT(RMA_OPS, rma_ops, SDE_COUNT, "One-sided MPI operations this rank issued"),
+    EVENT(RMA_BYTES, rma_bytes, SDE_COUNT, "Bytes moved by this rank's one-sided operations"),
+    EVENT(COLLECTIVES, collectives, SDE_COUNT, "mdsm's MPI collectives (barrier, alloc, free)"),
+    EVENT(COLLECTIVE_BYTES, collective_bytes, SDE_COUNT,
+          "Bytes mdsm's collectives brought this rank"),
 };
 
 #define NUM_EVENTS ((int)(sizeof(events) / sizeof(events[0])))

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "progress/progress.h"
 #include "rma/quirks.h"
+#include "stats/stats.h"
 
 int rma_atomics_emulated;
 
@@ -203,6 +204,7 @@ int rma_get(int rank, uint64_t disp, void *buf, size_t len)
     }
     MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)disp, (int)len, MPI_BYTE, home_win),
             "MPI_Get (page)");
+    stats_rma(1, len);
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (page)");
     return MDSM_OK;
 }
@@ -211,6 +213,7 @@ static int put_contig(int rank, uint64_t disp, const char *origin, size_t len)
 {
     MPI_TRY(MPI_Put(origin, (int)len, MPI_BYTE, rank, (MPI_Aint)disp, (int)len, MPI_BYTE, home_win),
             "MPI_Put (diff)");
+    stats_rma(1, len);
     return MDSM_OK;
 }
 
@@ -269,6 +272,7 @@ int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, 
         MPI_TRY(MPI_Get(buf + i * stride, (int)len, MPI_BYTE, rank, (MPI_Aint)(disp + i * stride),
                         (int)len, MPI_BYTE, home_win),
                 "MPI_Get (pages)");
+    stats_rma(n, n * len);
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (pages)");
     return MDSM_OK;
 }
@@ -286,6 +290,7 @@ int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride)
         MPI_TRY(MPI_Accumulate(ones, n, MPI_UINT8_T, rank, (MPI_Aint)(disp + at * stride), n,
                                MPI_UINT8_T, MPI_REPLACE, home_win),
                 "MPI_Accumulate (sharer bytes)");
+        stats_rma(1, (uint64_t)n);
     }
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer bytes)");
     return MDSM_OK;
@@ -379,6 +384,7 @@ int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old)
         return emulated_rmw(rank, disp, 0, value, 0, old);
     MPI_TRY(MPI_Fetch_and_op(&value, old, MPI_INT64_T, rank, (MPI_Aint)disp, MPI_SUM, home_win),
             "MPI_Fetch_and_op");
+    stats_rma(1, sizeof(value));
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (atomic)");
     return MDSM_OK;
 }
@@ -396,6 +402,7 @@ int rma_cas64(int rank, uint64_t disp, int64_t expected, int64_t desired, int64_
     MPI_TRY(
         MPI_Compare_and_swap(&desired, &expected, old, MPI_INT64_T, rank, (MPI_Aint)disp, home_win),
         "MPI_Compare_and_swap");
+    stats_rma(1, sizeof(desired));
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (atomic)");
     return MDSM_OK;
 }
@@ -404,6 +411,7 @@ int rma_meta_get_nb(int rank, size_t off, void *buf, size_t len)
 {
     MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)off, (int)len, MPI_BYTE, meta_win),
             "MPI_Get (meta)");
+    stats_rma(1, len);
     pending_note(&meta_pending, rank);
     return MDSM_OK;
 }
@@ -417,6 +425,7 @@ int rma_meta_get(int rank, size_t off, void *buf, size_t len)
 {
     MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)off, (int)len, MPI_BYTE, meta_win),
             "MPI_Get (meta)");
+    stats_rma(1, len);
     MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
     return MDSM_OK;
 }
@@ -425,6 +434,7 @@ int rma_meta_put(int rank, size_t off, const void *buf, size_t len)
 {
     MPI_TRY(MPI_Put(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)off, (int)len, MPI_BYTE, meta_win),
             "MPI_Put (meta)");
+    stats_rma(1, len);
     MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
     return MDSM_OK;
 }
@@ -433,6 +443,7 @@ int rma_meta_swap32(int rank, size_t off, int32_t value, int32_t *old)
 {
     MPI_TRY(MPI_Fetch_and_op(&value, old, MPI_INT32_T, rank, (MPI_Aint)off, MPI_REPLACE, meta_win),
             "MPI_Fetch_and_op (swap)");
+    stats_rma(1, sizeof(value));
     MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
     return MDSM_OK;
 }
@@ -442,6 +453,16 @@ int rma_meta_cas32(int rank, size_t off, int32_t expected, int32_t desired, int3
     MPI_TRY(
         MPI_Compare_and_swap(&desired, &expected, old, MPI_INT32_T, rank, (MPI_Aint)off, meta_win),
         "MPI_Compare_and_swap (32-bit)");
+    stats_rma(1, sizeof(desired));
+    MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
+    return MDSM_OK;
+}
+
+int rma_meta_fetch_add64(int rank, size_t off, uint64_t value, uint64_t *old)
+{
+    MPI_TRY(MPI_Fetch_and_op(&value, old, MPI_UINT64_T, rank, (MPI_Aint)off, MPI_SUM, meta_win),
+            "MPI_Fetch_and_op (meta)");
+    stats_rma(1, sizeof(value));
     MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
     return MDSM_OK;
 }

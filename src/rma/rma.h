@@ -57,6 +57,8 @@ int rma_meta_flush_all(void);
 int rma_meta_put(int rank, size_t off, const void *buf, size_t len);
 int rma_meta_swap32(int rank, size_t off, int32_t value, int32_t *old);
 int rma_meta_cas32(int rank, size_t off, int32_t expected, int32_t desired, int32_t *old);
+/* Atomic *old = word, word += value (value 0 reads it atomically). */
+int rma_meta_fetch_add64(int rank, size_t off, uint64_t value, uint64_t *old);
 /* Orders this rank's loads and stores on its own meta memory with RMA. */
 void rma_meta_sync(void);
 

@@ -379,7 +379,7 @@ int mdsm_unlock(int id)
     /* Hand the lock on even if the release failed: waiting ranks must not
      * hang. Its error is reported once the handover is done. */
     wd_lock(WD_UNLOCK_RELEASE, id, meta_lock_home(id), -1);
-    int release_rc = sync_release();
+    int release_rc = sync_release(1);
     int succ = 0;
     rc = links(l, &succ);
     if (rc == MDSM_OK && succ == 0)

@@ -16,7 +16,8 @@ void meta_layout_compute(int nranks, int num_locks)
     m->num_locks = num_locks;
     m->head = 0;
     m->written = 8;
-    m->stripes = 16;
+    m->epoch = 16;
+    m->stripes = 24;
     m->probe = align8(m->stripes + META_STRIPES * sizeof(int32_t));
     m->tails = m->probe + 2 * sizeof(int32_t);
     m->vcs = align8(m->tails + homed * sizeof(int32_t));

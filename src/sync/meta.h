@@ -12,6 +12,7 @@
 struct meta_layout {
     size_t head;    /* uint64: notices this rank has published */
     size_t written; /* uint64: ring slots written so far (published or not) */
+    size_t epoch;   /* uint64, used on rank 0: releases outside barriers that published */
     size_t stripes; /* int32[META_STRIPES] */
     size_t probe;   /* int32[2]: the progress probe at init (rma/passive.h) */
     size_t tails;   /* int32[locks homed here]: MCS queue tail (see sync/lock.c) */

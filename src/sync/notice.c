@@ -19,6 +19,9 @@ static uint64_t *seen;      /* per rank: notices caught up with; seen[me] = publ
 static uint32_t *scratch;   /* entries fetched in one batch */
 static uint64_t *now_heads; /* slots written, re-read after fetching */
 static uint64_t gen;        /* bumped when seen[] changes */
+/* The release epoch read by the last notice_acquire that then caught up. */
+static uint64_t acquired_epoch;
+static int acquired_valid;
 /* The latest entries of each other rank's log that this rank has applied,
  * [from, from + count) ending at seen[r] when current: handed on with locks. */
 #define RECENT_MAX 32
@@ -65,6 +68,7 @@ int notice_init(int rank, int nranks)
     n = nranks;
     head = 0;
     gen = 0;
+    acquired_valid = 0;
     seen = calloc((size_t)nranks, sizeof(*seen));
     scratch = malloc(META_LOG_CAP * sizeof(*scratch));
     now_heads = calloc((size_t)nranks, sizeof(*now_heads));
@@ -107,16 +111,19 @@ void notice_append(uint64_t page)
     pthread_mutex_unlock(&log_mu);
 }
 
-void notice_publish(void)
+int notice_publish(int announce)
 {
     uint64_t h = __atomic_load_n(&head, __ATOMIC_ACQUIRE);
     if (h <= seen[me])
-        return;      /* nothing new (or another thread published it already) */
-    rma_meta_sync(); /* entries before the head that announces them */
+        return MDSM_OK; /* nothing new (or another thread published it already) */
+    rma_meta_sync();    /* entries before the head that announces them */
     __atomic_store_n(meta_word(mdsm_meta.head), h, __ATOMIC_RELEASE);
     rma_meta_sync();
     gen++;
     seen[me] = h;
+    /* After the head: an acquirer that sees the new epoch reads the head next. */
+    uint64_t old;
+    return announce && n > 1 ? rma_meta_fetch_add64(0, mdsm_meta.epoch, 1, &old) : MDSM_OK;
 }
 
 const uint64_t *notice_vector(void)
@@ -179,7 +186,8 @@ int notice_pack_recent(uint64_t *out, int max)
     return used;
 }
 
-int notice_read_heads(uint64_t *heads)
+/* Reads every rank's published head (one round of gets). */
+static int read_heads(uint64_t *heads)
 {
     for (int r = 0; r < n; r++) {
         if (r == me) {
@@ -272,7 +280,8 @@ int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int w
         gen++;
     }
     if (rc != MDSM_OK) {
-        cache_flush(); /* what was dropped still goes home */
+        acquired_valid = 0; /* notices left pending: the next acquire reads the heads */
+        cache_flush();      /* what was dropped still goes home */
         return rc;
     }
     return catch_up(target);
@@ -308,6 +317,8 @@ static int catch_up(const uint64_t *target)
     if (rc == MDSM_OK && all)
         rc = cache_invalidate_all();
     int frc = cache_flush(); /* dirty copies dropped above went home */
+    if (rc != MDSM_OK || frc != MDSM_OK)
+        acquired_valid = 0; /* notices left pending: the next acquire reads the heads */
     return rc != MDSM_OK ? rc : frc;
 }
 
@@ -315,4 +326,22 @@ int notice_catch_up(const uint64_t *target, int for_lock)
 {
     plan_refresh(target, for_lock);
     return catch_up(target);
+}
+
+int notice_acquire(uint64_t *heads)
+{
+    /* The epoch first: a release announced after this read moves it again,
+     * and one announced before it published its head before announcing. */
+    uint64_t epoch = 0;
+    int rc = n > 1 ? rma_meta_fetch_add64(0, mdsm_meta.epoch, 0, &epoch) : MDSM_OK;
+    if (rc != MDSM_OK || (acquired_valid && epoch == acquired_epoch))
+        return rc;
+    rc = read_heads(heads);
+    if (rc == MDSM_OK)
+        rc = notice_catch_up(heads, 0);
+    if (rc == MDSM_OK) {
+        acquired_epoch = epoch;
+        acquired_valid = 1;
+    }
+    return rc;
 }

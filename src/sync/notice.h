@@ -14,8 +14,17 @@ void notice_fini(void);
 /* Logs page (not yet visible to others). Matches cache_written_fn. */
 void notice_append(uint64_t page);
 
-/* Makes every logged notice visible. Call after the writes are complete. */
-void notice_publish(void);
+/* Makes every logged notice visible. Call after the writes are complete.
+ * With announce (every release but a barrier's, whose notices every rank
+ * catches up with in the barrier), a publish that made notices visible also
+ * bumps the release epoch on rank 0, which notice_acquire checks first. */
+int notice_publish(int announce);
+
+/* mdsm_acquire: catches up with every rank's published notices. When the
+ * release epoch has not moved since this rank's last notice_acquire read it,
+ * nothing was announced since: one atomic read, nothing else. heads is
+ * scratch for nranks words. */
+int notice_acquire(uint64_t *heads);
 
 /* This rank's vector: heads of others' logs it has caught up with, and its
  * own published head. Valid until the next call into this module. */
@@ -38,8 +47,5 @@ int notice_pack_recent(uint64_t *out, int max);
  * notice_pack_recent wherever they are exactly what this rank misses of a
  * log, so that those logs need not be read. */
 int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int words);
-
-/* Reads every rank's published head (one round of gets). */
-int notice_read_heads(uint64_t *heads);
 
 #endif

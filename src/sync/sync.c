@@ -30,12 +30,12 @@ void sync_wait(pthread_cond_t *cv)
     pthread_cond_wait(cv, &sync_mu);
 }
 
-int sync_release(void)
+int sync_release(int announce)
 {
     int rc = cache_release();
     if (rc == MDSM_OK) {
         sync_enter();
-        notice_publish();
+        rc = notice_publish(announce);
         sync_exit();
     }
     return rc;
@@ -47,7 +47,7 @@ int mdsm_release(void)
     if (rc != MDSM_OK)
         return rc;
     wd_call(WD_RELEASE, "mdsm_release", -1, NULL);
-    rc = sync_release();
+    rc = sync_release(1);
     wd_end(&wd_api);
     return rc;
 }
@@ -60,9 +60,7 @@ int mdsm_acquire(void)
     uint64_t *heads = mdsm_ctx.scratch_heads;
     wd_call(WD_ACQUIRE, "mdsm_acquire", -1, NULL);
     sync_enter();
-    rc = notice_read_heads(heads);
-    if (rc == MDSM_OK)
-        rc = notice_catch_up(heads, 0);
+    rc = notice_acquire(heads);
     sync_exit();
     wd_end(&wd_api);
     return rc;
@@ -72,7 +70,7 @@ static int barrier(void)
 {
     double t0 = mdsm_now();
     wd_barrier(WD_BARRIER_RELEASE, ++mdsm_ctx.barriers);
-    int rc = sync_release();
+    int rc = sync_release(0); /* every rank catches up below */
     /* Every rank enters the exchange even after a local failure, so that a
      * failure never becomes a hang; a failed rank's head is marked invalid. */
     sync_enter();
@@ -84,6 +82,7 @@ static int barrier(void)
     int mrc = MPI_Iallgather(&mine, 1, MPI_UINT64_T, heads, 1, MPI_UINT64_T, mdsm_ctx.comm, &req);
     if (mrc == MPI_SUCCESS)
         mrc = progress_wait_request(&req);
+    stats_collective((uint64_t)mdsm_ctx.nranks * sizeof(*heads));
     wd_step(&wd_api, WD_BARRIER_CATCH_UP);
     if (mrc != MPI_SUCCESS)
         rc = mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: MPI_Iallgather failed");

@@ -5,8 +5,9 @@
 #include <pthread.h>
 
 /* Writes this interval's changes home and publishes their notices: those of
- * every thread of the rank, made before the call. Any thread. */
-int sync_release(void);
+ * every thread of the rank, made before the call. Any thread. announce: see
+ * notice_publish (0 for a barrier's release). */
+int sync_release(int announce);
 
 /* The rank's synchronisation state (the notice vector and what was caught up
  * with, the lock table and its link receive) is shared by its threads and
