@@ -439,13 +439,20 @@ int rma_meta_put(int rank, size_t off, const void *buf, size_t len)
     return MDSM_OK;
 }
 
-int rma_meta_swap32(int rank, size_t off, int32_t value, int32_t *old)
+/* One flushed MPI_Fetch_and_op on the meta window. */
+static int meta_fetch_op(int rank, size_t off, const void *value, void *old, MPI_Datatype type,
+                         size_t len, MPI_Op op)
 {
-    MPI_TRY(MPI_Fetch_and_op(&value, old, MPI_INT32_T, rank, (MPI_Aint)off, MPI_REPLACE, meta_win),
-            "MPI_Fetch_and_op (swap)");
-    stats_rma(1, sizeof(value));
+    MPI_TRY(MPI_Fetch_and_op(value, old, type, rank, (MPI_Aint)off, op, meta_win),
+            "MPI_Fetch_and_op (meta)");
+    stats_rma(1, len);
     MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
     return MDSM_OK;
+}
+
+int rma_meta_swap32(int rank, size_t off, int32_t value, int32_t *old)
+{
+    return meta_fetch_op(rank, off, &value, old, MPI_INT32_T, sizeof(value), MPI_REPLACE);
 }
 
 int rma_meta_cas32(int rank, size_t off, int32_t expected, int32_t desired, int32_t *old)
@@ -460,11 +467,7 @@ int rma_meta_cas32(int rank, size_t off, int32_t expected, int32_t desired, int3
 
 int rma_meta_fetch_add64(int rank, size_t off, uint64_t value, uint64_t *old)
 {
-    MPI_TRY(MPI_Fetch_and_op(&value, old, MPI_UINT64_T, rank, (MPI_Aint)off, MPI_SUM, meta_win),
-            "MPI_Fetch_and_op (meta)");
-    stats_rma(1, sizeof(value));
-    MPI_TRY(MPI_Win_flush(rank, meta_win), "MPI_Win_flush (meta)");
-    return MDSM_OK;
+    return meta_fetch_op(rank, off, &value, old, MPI_UINT64_T, sizeof(value), MPI_SUM);
 }
 
 void rma_meta_sync(void)
