@@ -296,10 +296,12 @@ int space_range_mapped(const void *addr, size_t len)
     return 1;
 }
 
-/* Home of page i of an allocation split into shares of chunk pages. */
-static int place(uint64_t i, uint64_t chunk, int nranks, int dist)
+/* Home of page i of an allocation split into shares of chunk pages, the
+ * first share on rank first. */
+static int place(uint64_t i, uint64_t chunk, int nranks, int dist, int first)
 {
-    return dist == MDSM_DIST_CYCLIC ? (int)(i % (uint64_t)nranks) : (int)(i / chunk);
+    uint64_t r = dist == MDSM_DIST_CYCLIC ? i % (uint64_t)nranks : i / chunk;
+    return (int)((r + (uint64_t)first) % (uint64_t)nranks);
 }
 
 int space_alloc(uint64_t npages, uint64_t *start_out)
@@ -327,9 +329,18 @@ int space_alloc(uint64_t npages, uint64_t *start_out)
     if (idx < 0)
         idx = (int)sp->nallocs++;
     sp->allocs[idx] = (struct space_alloc){start, npages, 1};
+    /* An allocation of fewer pages than ranks starts where the last such one
+     * ended, so that small allocations spread over the ranks; larger ones
+     * start on rank 0 (rank r's share is the r-th). Every rank computes the
+     * same: allocations are collective. */
+    int first = 0;
+    if (npages < (uint64_t)sp->nranks) {
+        first = sp->small_first;
+        sp->small_first = (int)(((uint64_t)first + npages) % (uint64_t)sp->nranks);
+    }
     for (uint64_t i = 0; i < npages; i++)
-        sp->pages[start + i] =
-            (struct space_page){place(i, chunk, sp->nranks, sp->distribution), (uint32_t)idx + 1};
+        sp->pages[start + i] = (struct space_page){
+            place(i, chunk, sp->nranks, sp->distribution, first), (uint32_t)idx + 1};
     *start_out = start;
     return idx;
 }

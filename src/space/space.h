@@ -47,6 +47,7 @@ struct space {
     unsigned page_shift;
     uint64_t npages;
     int rank, nranks, distribution;
+    int small_first;  /* home of the first page of the next allocation of < nranks pages */
     int own_fd;       /* cached copies; also the home pages when not sharing */
     int node_fd;      /* home pages of the node's ranks; == own_fd when not sharing */
     char *cache_view; /* read-write view of own_fd */
