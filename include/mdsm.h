@@ -71,6 +71,10 @@ const char *mdsm_last_error_message(void);
 
 /* ---- Configuration ----------------------------------------------------- */
 
+/* An allocation of at least nranks pages starts on rank 0: with block, rank
+ * r homes its r-th share. One of fewer pages is homed on consecutive ranks
+ * starting where the previous such allocation ended (rank 0 for the first),
+ * so that small allocations spread over the ranks. */
 typedef enum mdsm_distribution {
     MDSM_DIST_UNSET = 0, /* take MDSM_DISTRIBUTION or the default (block) */
     MDSM_DIST_BLOCK = 1, /* each rank homes one contiguous share of every allocation */
@@ -420,11 +424,14 @@ typedef struct mdsm_stats {
     uint64_t pages_refreshed;
     /* What this rank sent through MPI for coherence: one-sided operations it
      * issued (gets, puts, accumulates and atomics, on pages and on metadata;
-     * flushes not counted) and the bytes they moved, and mdsm's collectives
+     * flushes not counted) and the bytes they moved; point-to-point messages
+     * it sent (lock links and grants) and their bytes; mdsm's collectives
      * (barrier exchanges, allocation agreements) and the bytes each brought
      * this rank. The cost model in the README is stated in these. */
     uint64_t rma_ops;
     uint64_t rma_bytes;
+    uint64_t messages;
+    uint64_t message_bytes;
     uint64_t collectives;
     uint64_t collective_bytes;
 } mdsm_stats_t;
