@@ -131,6 +131,8 @@ static int stat_value(const mdsm_stats_t *st, const char *name, long long *value
         {"PAGES_REFRESHED", offsetof(mdsm_stats_t, pages_refreshed), 0},
         {"RMA_OPS", offsetof(mdsm_stats_t, rma_ops), 0},
         {"RMA_BYTES", offsetof(mdsm_stats_t, rma_bytes), 0},
+        {"MESSAGES", offsetof(mdsm_stats_t, messages), 0},
+        {"MESSAGE_BYTES", offsetof(mdsm_stats_t, message_bytes), 0},
         {"COLLECTIVES", offsetof(mdsm_stats_t, collectives), 0},
         {"COLLECTIVE_BYTES", offsetof(mdsm_stats_t, collective_bytes), 0},
     };

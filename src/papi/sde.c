@@ -54,6 +54,8 @@ static const struct sde_event events[] = {
           "Cached pages updated in place at a lock acquire"),
     EVENT(RMA_OPS, rma_ops, SDE_COUNT, "One-sided MPI operations this rank issued"),
     EVENT(RMA_BYTES, rma_bytes, SDE_COUNT, "Bytes moved by this rank's one-sided operations"),
+    EVENT(MESSAGES, messages, SDE_COUNT, "Point-to-point messages this rank sent (locks)"),
+    EVENT(MESSAGE_BYTES, message_bytes, SDE_COUNT, "Bytes of this rank's point-to-point messages"),
     EVENT(COLLECTIVES, collectives, SDE_COUNT, "mdsm's MPI collectives (barrier, alloc, free)"),
     EVENT(COLLECTIVE_BYTES, collective_bytes, SDE_COUNT,
           "Bytes mdsm's collectives brought this rank"),

@@ -18,7 +18,7 @@ double mdsm_now(void)
 }
 
 /* A new field must be added here (and to the PAPI event table). */
-_Static_assert(sizeof(mdsm_stats_t) == 21 * sizeof(uint64_t), "stats_zero misses a field");
+_Static_assert(sizeof(mdsm_stats_t) == 23 * sizeof(uint64_t), "stats_zero misses a field");
 
 void stats_zero(void)
 {
@@ -42,6 +42,8 @@ void stats_zero(void)
     r->pages_refreshed += s->pages_refreshed;
     r->rma_ops += s->rma_ops;
     r->rma_bytes += s->rma_bytes;
+    r->messages += s->messages;
+    r->message_bytes += s->message_bytes;
     r->collectives += s->collectives;
     r->collective_bytes += s->collective_bytes;
     memset(s, 0, sizeof(*s));
@@ -77,8 +79,8 @@ int mdsm_stats_print(void)
            "bytes_fetched=%llu diffs=%llu diff_bytes=%llu invalidations=%llu evictions=%llu "
            "lock_acquires=%llu lock_wait_s=%.6f barriers=%llu barrier_s=%.6f node_read_faults=%llu "
            "node_write_faults=%llu shared_home_pages=%llu pages_prefetched=%llu "
-           "pages_refreshed=%llu rma_ops=%llu rma_bytes=%llu collectives=%llu "
-           "collective_bytes=%llu\n",
+           "pages_refreshed=%llu rma_ops=%llu rma_bytes=%llu messages=%llu "
+           "message_bytes=%llu collectives=%llu collective_bytes=%llu\n",
            mdsm_ctx.rank, (unsigned long long)s->read_faults, (unsigned long long)s->write_faults,
            (unsigned long long)s->pages_fetched, (unsigned long long)s->bytes_fetched,
            (unsigned long long)s->diffs, (unsigned long long)s->diff_bytes,
@@ -88,6 +90,7 @@ int mdsm_stats_print(void)
            (unsigned long long)s->node_write_faults, (unsigned long long)s->shared_home_pages,
            (unsigned long long)s->pages_prefetched, (unsigned long long)s->pages_refreshed,
            (unsigned long long)s->rma_ops, (unsigned long long)s->rma_bytes,
+           (unsigned long long)s->messages, (unsigned long long)s->message_bytes,
            (unsigned long long)s->collectives, (unsigned long long)s->collective_bytes);
     fflush(stdout);
     return MDSM_OK;

@@ -21,6 +21,12 @@ static inline void stats_rma(uint64_t ops, uint64_t bytes)
     __atomic_fetch_add(&mdsm_stat.rma_bytes, bytes, __ATOMIC_RELAXED);
 }
 
+static inline void stats_message(uint64_t bytes)
+{
+    __atomic_fetch_add(&mdsm_stat.messages, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mdsm_stat.message_bytes, bytes, __ATOMIC_RELAXED);
+}
+
 /* A collective that brought this rank bytes (one thread per rank calls them). */
 static inline void stats_collective(uint64_t bytes)
 {

@@ -202,6 +202,7 @@ static int wait_grant(int id, int pred, uint64_t *grant, int *words)
         MPI_Wait(&req, MPI_STATUS_IGNORE);
         return mpi_failed("mdsm_lock: MPI_Send (link)");
     }
+    stats_message(sizeof(link));
     wd_step(&wd_api, WD_LOCK_WAIT);
     struct progress_wait wait = {0, 0};
     MPI_Status st;
@@ -312,6 +313,7 @@ static int hand_on(int id, int succ, uint64_t *grant)
     sync_exit();
     if (MPI_Send(grant, words, MPI_UINT64_T, succ, TAG_GRANT_BASE + id, comm) != MPI_SUCCESS)
         return mpi_failed("mdsm_unlock: MPI_Send (grant)");
+    stats_message((uint64_t)words * sizeof(*grant));
     return MDSM_OK;
 }
 
