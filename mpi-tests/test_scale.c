@@ -1,7 +1,10 @@
 /*
  * Scale (issue 12): what keeps per-rank costs from growing with the rank
- * count. Small allocations spread over the ranks instead of piling onto the
- * first ones, and large ones keep rank r's share the r-th.
+ * count, and the protocol at many ranks (the scale tier runs this suite up
+ * to 64). Small allocations spread over the ranks instead of piling onto the
+ * first ones, and large ones keep rank r's share the r-th; an acquire with
+ * nothing released costs one operation; neighbours' writes cross barriers
+ * and one lock is passed through every rank.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,4 +69,127 @@ MT_MDSM_TEST(scale, small_allocations_spread_over_the_ranks)
         MT_EXPECT_OK(mdsm_free((void *)two));
     MT_EXPECT_OK(mdsm_free((void *)big));
     free(one);
+}
+
+/* mdsm_acquire costs one atomic read (of the release epoch on rank 0) when no
+ * rank released since this rank's last acquire (barriers aside: every rank
+ * catches up in them), whatever the rank count: it used to read every rank's
+ * head (np4: 3 gets). After a release announced with mdsm_release it reads
+ * the heads and sees the write; the acquire after that costs one again. */
+static void expect_acquire_ops(uint64_t want, const char *when)
+{
+    mdsm_stats_t a, b;
+    MT_EXPECT_OK(mdsm_stats_get(&a));
+    MT_EXPECT_OK(mdsm_acquire());
+    MT_EXPECT_OK(mdsm_stats_get(&b));
+    if (b.rma_ops - a.rma_ops != want || b.invalidations != a.invalidations)
+        mt_fail(__FILE__, __LINE__,
+                "mdsm_acquire %s issued %llu one-sided operations and dropped %llu pages; "
+                "expected %llu and none",
+                when, (unsigned long long)(b.rma_ops - a.rma_ops),
+                (unsigned long long)(b.invalidations - a.invalidations), (unsigned long long)want);
+}
+
+MT_MDSM_TEST(notices, acquire_with_nothing_released_reads_one_word)
+{
+    int n = mdsm_nranks(), me = mdsm_rank(), writer = n - 1;
+    long ps = mdsm_page_size();
+    char *base = mdsm_alloc((size_t)(2 * n) * (size_t)ps);
+    MT_ASSERT(base != NULL);
+    int64_t *flag = (int64_t *)base;
+    volatile uint64_t *x = NULL;
+    for (int p = 2 * n - 1; p >= 1 && !x; p--)
+        if (mdsm_home_of(base + (size_t)p * (size_t)ps) == writer)
+            x = (volatile uint64_t *)(base + (size_t)p * (size_t)ps);
+    MT_ASSERT(x != NULL);
+    MT_EXPECT_EQ(*x, 0); /* every rank caches X */
+    MT_EXPECT_OK(mdsm_barrier());
+    uint64_t one = n > 1 ? 1 : 0;
+    MT_EXPECT_OK(mdsm_acquire()); /* reads the epoch (it may have moved before the barrier) */
+    expect_acquire_ops(one, "right after another, nothing released");
+    MT_EXPECT_OK(mdsm_barrier());
+
+    if (me == writer) {
+        *x = 7;
+        MT_EXPECT_OK(mdsm_release());
+        MT_EXPECT_OK(mdsm_fetch_add(flag, 1, NULL));
+    } else {
+        int64_t f = 0;
+        double deadline = dc_now() + DC_WAIT_LIMIT_S;
+        while (f == 0 && dc_now() < deadline)
+            MT_EXPECT_OK(mdsm_fetch_add(flag, 0, &f));
+        MT_EXPECT_EQ(f, 1);
+        MT_EXPECT_OK(mdsm_acquire());
+        if (*x != 7)
+            mt_fail(__FILE__, __LINE__,
+                    "after the flag and mdsm_acquire X (home rank %d) reads %llu, expected 7 "
+                    "released by rank %d",
+                    dc_home(x), (unsigned long long)*x, writer);
+        expect_acquire_ops(one, "again after catching up");
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(base));
+}
+
+/* Each rank writes its own page, and after each barrier reads both
+ * neighbours' (cached since the round before, so dropped by the barrier). */
+enum { NB_ROUNDS = 5 };
+
+static int64_t nb_value(int round, int rank)
+{
+    return (int64_t)round * 100000 + rank;
+}
+
+MT_MDSM_TEST(scale, neighbours_writes_cross_every_barrier)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t ps = (size_t)mdsm_page_size();
+    char *mem = mdsm_alloc((size_t)n * ps); /* page r homed on rank r */
+    MT_ASSERT(mem != NULL);
+    volatile int64_t *mine = (volatile int64_t *)(mem + (size_t)me * ps);
+    int left = (me + n - 1) % n, right = (me + 1) % n;
+    for (int round = 1; round <= NB_ROUNDS; round++) {
+        mine[0] = nb_value(round, me);
+        MT_EXPECT_OK(mdsm_barrier());
+        for (int side = 0; side < 2; side++) {
+            int r = side ? right : left;
+            int64_t v = ((volatile int64_t *)(mem + (size_t)r * ps))[0];
+            if (v != nb_value(round, r))
+                mt_fail(__FILE__, __LINE__,
+                        "round %d: rank %d's page (home rank %d) reads %lld after the barrier, "
+                        "expected %lld",
+                        round, r, dc_home(mem + (size_t)r * ps), (long long)v,
+                        (long long)nb_value(round, r));
+        }
+        MT_EXPECT_OK(mdsm_barrier());
+    }
+    MT_EXPECT_OK(mdsm_free(mem));
+}
+
+/* Every rank adds to one counter under one lock, LC_TIMES times; the lock
+ * and the counter's changes go from holder to holder. */
+enum { LC_TIMES = 5 };
+
+MT_MDSM_TEST(scale, one_lock_passed_through_every_rank)
+{
+    int n = mdsm_nranks();
+    volatile int64_t *counter = mdsm_alloc((size_t)mdsm_page_size());
+    MT_ASSERT(counter != NULL);
+    int bad = 0;
+    for (int i = 0; i < LC_TIMES; i++) {
+        int rc = mdsm_lock(0);
+        MT_EXPECT_RC(rc, MDSM_OK);
+        if (rc != MDSM_OK)
+            break; /* the counter then falls short on every rank */
+        int64_t v = counter[0];
+        if (v < 0 || v >= (int64_t)n * LC_TIMES)
+            bad = 1;
+        counter[0] = v + 1;
+        MT_EXPECT_OK(mdsm_unlock(0));
+    }
+    MT_EXPECT(!bad);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_EQ(counter[0], (int64_t)n * LC_TIMES);
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)counter));
 }

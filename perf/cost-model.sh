@@ -37,28 +37,45 @@ for n in $RANKS; do
         printf "%d %s %.3f %.1f\n", $2, $3, $4 + $5 + $6 * l, $7 }' "$OUT/run-$n.txt" >>"$DATA"
 done
 
-# Least squares on the basis 1, log2 N, N (normal equations, Gauss-Jordan).
+# Least squares on the basis 1, log2 N, N with non-negative coefficients (a
+# cost cannot shrink as ranks are added): every subset of the basis is fitted
+# (normal equations, Gauss-Jordan) and the best one whose coefficients are all
+# non-negative is kept.
 FIT="$OUT/fit.txt"
 awk -v out="$OUT" '
 function lg(x) { return log(x) / log(2) }
-function solve(op, col,    i, j, k, r, f, a, b, basis) {
-    for (i = 0; i < 3; i++) { b[i] = 0; for (j = 0; j < 3; j++) a[i, j] = 0 }
-    for (r = 1; r <= cnt[op]; r++) {
-        basis[0] = 1; basis[1] = lg(N[op, r]); basis[2] = N[op, r]
-        for (i = 0; i < 3; i++) {
-            b[i] += basis[i] * Y[op, col, r]
-            for (j = 0; j < 3; j++) a[i, j] += basis[i] * basis[j]
+function base(i, n) { return i == 0 ? 1 : i == 1 ? lg(n) : n }
+function fit(op, col, mask,    i, j, k, r, f, a, b, res, e) {
+    for (i = 0; i < 3; i++) { b[i] = 0; for (j = 0; j < 3; j++) a[i, j] = (i == j && !(int(mask / 2 ^ i) % 2)) }
+    for (r = 1; r <= cnt[op]; r++)
+        for (i = 0; i < 3; i++) if ((int(mask / 2 ^ i) % 2)) {
+            b[i] += base(i, N[op, r]) * Y[op, col, r]
+            for (j = 0; j < 3; j++) if ((int(mask / 2 ^ j) % 2)) a[i, j] += base(i, N[op, r]) * base(j, N[op, r])
         }
-    }
     for (i = 0; i < 3; i++) {
-        if (a[i, i] == 0) continue
+        if (a[i, i] == 0) return -1
         for (k = 0; k < 3; k++) if (k != i) {
             f = a[k, i] / a[i, i]
             for (j = 0; j < 3; j++) a[k, j] -= f * a[i, j]
             b[k] -= f * b[i]
         }
     }
-    for (i = 0; i < 3; i++) C[op, col, i] = a[i, i] == 0 ? 0 : b[i] / a[i, i]
+    for (i = 0; i < 3; i++) { T[i] = b[i] / a[i, i]; if (T[i] < -1e-9) return -1 }
+    res = 0
+    for (r = 1; r <= cnt[op]; r++) {
+        e = Y[op, col, r]; for (i = 0; i < 3; i++) e -= T[i] * base(i, N[op, r])
+        res += e * e
+    }
+    return res
+}
+function solve(op, col,    mask, res, best, i) {
+    best = -1
+    for (mask = 1; mask < 8; mask++) {
+        res = fit(op, col, mask)
+        if (res >= 0 && (best < 0 || res < best - 1e-9)) {
+            best = res; for (i = 0; i < 3; i++) C[op, col, i] = T[i] < 0 ? 0 : T[i]
+        }
+    }
 }
 function model(op, col, n) { return C[op, col, 0] + C[op, col, 1] * lg(n) + C[op, col, 2] * n }
 {
@@ -67,7 +84,7 @@ function model(op, col, n) { return C[op, col, 0] + C[op, col, 1] * lg(n) + C[op
     r = ++cnt[op]; N[op, r] = $1; Y[op, 1, r] = $3; Y[op, 2, r] = $4
 }
 END {
-    printf "# fit per rank and call: a + b*log2(N) + c*N\n"
+    printf "# fit per rank and call: a + b*log2(N) + c*N, coefficients >= 0\n"
     printf "%-24s %-9s %10s %10s %10s | %12s %12s %12s\n", "operation", "metric", "a", "b", "c",
            "N=64", "N=1024", "N=10000"
     for (o = 1; o <= nops; o++) {
@@ -93,13 +110,15 @@ if ! command -v gnuplot >/dev/null 2>&1; then
 fi
 PNG="$OUT/cost-model.png"
 ops=$(awk '{print $2}' "$DATA" | awk '!seen[$0]++')
-plot() { # column title
+plot() { # column
     sep=""
+    c=0
     for op in $ops; do
-        printf '%s"< grep \\" %s \\" %s" using 1:%s with points pt 7 title "%s", ' \
-            "$sep" "$op" "$DATA" "$1" "$op"
-        printf '"%s/fit-%s-%s.dat" using 1:($2 > 0.1 ? $2 : 0.1) with lines notitle' \
-            "$OUT" "$op" "$(($1 - 2))"
+        c=$((c + 1))
+        printf '%s"< grep \\" %s \\" %s" using 1:%s with points pt 7 lc %d title "%s", ' \
+            "$sep" "$op" "$DATA" "$1" "$c" "$op"
+        printf '"%s/fit-%s-%s.dat" using 1:2 with lines lc %d notitle' \
+            "$OUT" "$op" "$(($1 - 2))" "$c"
         sep=", "
     done
 }
