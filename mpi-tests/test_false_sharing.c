@@ -146,7 +146,7 @@ MT_MDSM_TEST(false_sharing, extents_across_page_boundaries_keep_neighbours_bytes
 {
     int n = mdsm_nranks(), me = mdsm_rank(), home = n - 1;
     size_t ps = (size_t)mdsm_page_size();
-    size_t npages = 4 * (size_t)n + 4; /* some rank holds 4 consecutive pages of home */
+    size_t npages = 5 * (size_t)n; /* block: 5 consecutive pages on every rank */
     volatile uint8_t *a = mdsm_alloc(npages * ps);
     MT_ASSERT(a != NULL);
     volatile uint8_t *buf = NULL;
