@@ -11,6 +11,7 @@
 
 #include "dsm_check.h"
 #include "mt.h"
+#include "node_check.h"
 
 static int64_t slot_value(int alloc, int rank)
 {
@@ -131,6 +132,26 @@ MT_MDSM_TEST(notices, acquire_with_nothing_released_reads_one_word)
     MT_EXPECT_OK(mdsm_free(base));
 }
 
+/* One page per rank, page r homed on rank r (block), and this rank's view of
+ * its own page and its two neighbours'. Collective. */
+struct ring {
+    char *mem;
+    volatile int64_t *mine, *left, *right;
+};
+
+static struct ring ring_alloc(void)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    size_t ps = (size_t)mdsm_page_size();
+    struct ring g = {mdsm_alloc((size_t)n * ps), NULL, NULL, NULL};
+    if (g.mem) {
+        g.mine = (volatile int64_t *)(g.mem + (size_t)me * ps);
+        g.left = (volatile int64_t *)(g.mem + (size_t)((me + n - 1) % n) * ps);
+        g.right = (volatile int64_t *)(g.mem + (size_t)((me + 1) % n) * ps);
+    }
+    return g;
+}
+
 /* Each rank writes its own page, and after each barrier reads both
  * neighbours' (cached since the round before, so dropped by the barrier). */
 enum { NB_ROUNDS = 5 };
@@ -192,4 +213,88 @@ MT_MDSM_TEST(scale, one_lock_passed_through_every_rank)
     MT_EXPECT_EQ(counter[0], (int64_t)n * LC_TIMES);
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free((void *)counter));
+}
+
+/* When more than 2 ranks wrote, a barrier brings the write notices in
+ * collectives (the heads, then the entries), not by reading each writer's
+ * log: no one-sided operation, at most 2 collectives, whatever the rank count
+ * (it used to read every writer's log: 3 gets per writer). Each rank writes
+ * its own page, which its neighbours cache; the measured barrier releases
+ * only home pages, so it puts nothing either. */
+MT_MDSM_TEST(scale, barrier_after_many_writers_reads_no_logs)
+{
+    int n = mdsm_nranks();
+    struct ring g = ring_alloc();
+    MT_ASSERT(g.mem != NULL);
+    volatile int64_t *mine = g.mine, *left = g.left, *right = g.right;
+    int64_t sink = 0;
+    for (int round = 1; round <= 3; round++) {
+        mine[0] = round;
+        mdsm_stats_t a, b;
+        MT_EXPECT_OK(mdsm_stats_get(&a));
+        MT_EXPECT_OK(mdsm_barrier());
+        MT_EXPECT_OK(mdsm_stats_get(&b));
+        sink += left[0] + right[0]; /* cached again for the next round */
+        if (left[0] != round || right[0] != round)
+            mt_fail(__FILE__, __LINE__, "round %d: the neighbours' pages read %lld and %lld", round,
+                    (long long)left[0], (long long)right[0]);
+        if (round > 1 && n > 2 && (b.rma_ops != a.rma_ops || b.collectives - a.collectives > 2))
+            mt_fail(__FILE__, __LINE__,
+                    "round %d: mdsm_barrier after every rank wrote issued %llu one-sided "
+                    "operations and %llu collectives; expected none and at most 2",
+                    round, (unsigned long long)(b.rma_ops - a.rma_ops),
+                    (unsigned long long)(b.collectives - a.collectives));
+        MT_EXPECT_OK(mdsm_barrier()); /* read before the next round's writes */
+    }
+    (void)sink;
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(g.mem));
+}
+
+/* More notices than one round of the barrier's exchange holds (4 rings'
+ * worth, 262,144 entries): each rank logs 300,000 / N notices (at most 60,000,
+ * within its ring) with atomics on its own counter, then writes its page,
+ * which its neighbours cache. From 5 ranks up the entries take two rounds
+ * (three collectives with the heads); every neighbour's write is seen. */
+enum { RD_TOTAL = 300000, RD_MAX_PER_RANK = 60000 };
+
+MT_MDSM_TEST(scale, barrier_exchange_in_rounds)
+{
+    int n = mdsm_nranks();
+    struct ring g = ring_alloc();
+    MT_ASSERT(g.mem != NULL);
+    volatile int64_t *mine = g.mine, *left = g.left, *right = g.right;
+    int64_t *counter = (int64_t *)(void *)(mine + 8);
+    int per = RD_TOTAL / n < RD_MAX_PER_RANK ? RD_TOTAL / n : RD_MAX_PER_RANK;
+    MT_ASSERT_OK(dc_node_map_init());
+    int untracked = 1; /* every rank shares home memory with every rank: no notices */
+    for (int r = 0; r < n; r++)
+        untracked &= dc_shares_home(r);
+    MT_EXPECT_EQ(left[0] + right[0], 0); /* cached */
+    MT_EXPECT_OK(mdsm_barrier());
+    for (int i = 0; i < per; i++)
+        if (mdsm_fetch_add(counter, 1, NULL) != MDSM_OK) {
+            mt_fail(__FILE__, __LINE__, "mdsm_fetch_add failed at %d", i);
+            break;
+        }
+    mine[0] = 7;
+    mdsm_stats_t a, b;
+    MT_EXPECT_OK(mdsm_stats_get(&a));
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_stats_get(&b));
+    if (left[0] != 7 || right[0] != 7)
+        mt_fail(__FILE__, __LINE__,
+                "after %d notices per rank and a barrier the neighbours' pages read %lld and %lld, "
+                "expected 7",
+                per, (long long)left[0], (long long)right[0]);
+    int64_t v = -1;
+    MT_EXPECT_OK(mdsm_fetch_add(counter, 0, &v));
+    MT_EXPECT_EQ(v, per);
+    if (n >= 5 && !untracked && b.collectives - a.collectives != 3)
+        mt_fail(__FILE__, __LINE__,
+                "the barrier after %d notices on each of %d ranks made %llu collectives; "
+                "expected 3 (the heads and two rounds of entries)",
+                per, n, (unsigned long long)(b.collectives - a.collectives));
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(g.mem));
 }

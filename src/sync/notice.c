@@ -62,6 +62,17 @@ struct recent {
 };
 static struct recent *recent;
 
+/* The barrier exchange: every rank's head at the last barrier (the same on
+ * every rank), this rank's entries since then, and what the exchange brings. */
+static uint64_t *base;
+static uint32_t *stage;
+static uint32_t *gathered; /* GATHER_MAX entries: one round's */
+static int *gather_counts, *gather_displs;
+/* Entries per round of the exchange: fixed, so that a barrier never allocates
+ * (a failure on one rank would leave the others in the collective); every
+ * rank's share fits, since a writer past its ring's size sends none. */
+#define GATHER_MAX (4 * META_LOG_CAP)
+
 int notice_init(int rank, int nranks)
 {
     me = rank;
@@ -73,7 +84,13 @@ int notice_init(int rank, int nranks)
     scratch = malloc(META_LOG_CAP * sizeof(*scratch));
     now_heads = calloc((size_t)nranks, sizeof(*now_heads));
     recent = calloc((size_t)nranks, sizeof(*recent));
-    if (!seen || !scratch || !now_heads || !recent) {
+    base = calloc((size_t)nranks, sizeof(*base));
+    stage = malloc(META_LOG_CAP * sizeof(*stage));
+    gathered = malloc(GATHER_MAX * sizeof(*gathered));
+    gather_counts = calloc((size_t)nranks, sizeof(*gather_counts));
+    gather_displs = calloc((size_t)nranks, sizeof(*gather_displs));
+    if (!gathered || !seen || !scratch || !now_heads || !recent || !base || !stage ||
+        !gather_counts || !gather_displs) {
         notice_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "notices: tables");
     }
@@ -86,6 +103,15 @@ void notice_fini(void)
     free(scratch);
     free(now_heads);
     free(recent);
+    free(base);
+    free(stage);
+    free(gathered);
+    free(gather_counts);
+    free(gather_displs);
+    base = NULL;
+    stage = NULL;
+    gathered = NULL;
+    gather_counts = gather_displs = NULL;
     recent = NULL;
     seen = NULL;
     scratch = NULL;
@@ -344,4 +370,96 @@ int notice_acquire(uint64_t *heads)
         acquired_valid = 1;
     }
     return rc;
+}
+
+uint64_t notice_barrier_stage(const uint32_t **entries, int *count)
+{
+    uint64_t h = seen[me], from = base[me], c = h - from;
+    const uint32_t *log = (const uint32_t *)(mdsm_meta_base + mdsm_meta.log);
+    *entries = stage;
+    *count = 0;
+    if (c > META_LOG_CAP)
+        return h | NOTICE_HEAD_LAPPED;
+    for (uint64_t i = 0; i < c; i++)
+        stage[i] = __atomic_load_n(&log[(from + i) % META_LOG_CAP], __ATOMIC_RELAXED);
+    /* Other threads may be logging past the head: intact unless they lapped. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(meta_word(mdsm_meta.written), __ATOMIC_ACQUIRE) - from > META_LOG_CAP)
+        return h | NOTICE_HEAD_LAPPED;
+    *count = (int)c;
+    return h;
+}
+
+static uint64_t exchanged(const uint64_t *heads, int r)
+{
+    return heads[r] & NOTICE_HEAD_LAPPED ? 0 : heads[r] - base[r];
+}
+
+int notice_barrier_writers(const uint64_t *heads)
+{
+    int w = 0;
+    for (int r = 0; r < n; r++)
+        w += (heads[r] & ~NOTICE_HEAD_LAPPED) > base[r];
+    return w;
+}
+
+int notice_barrier_round(const uint64_t *heads, int r0, uint32_t **recv, const int **counts,
+                         const int **displs)
+{
+    uint64_t total = 0;
+    int r1 = r0;
+    memset(gather_counts, 0, (size_t)n * sizeof(*gather_counts));
+    memset(gather_displs, 0, (size_t)n * sizeof(*gather_displs));
+    for (; r1 < n; r1++) {
+        uint64_t c = exchanged(heads, r1); /* at most META_LOG_CAP: beyond it a writer lapped */
+        if (r1 > r0 && total + c > GATHER_MAX)
+            break;
+        gather_counts[r1] = (int)c;
+        gather_displs[r1] = (int)total;
+        total += c;
+    }
+    *recv = gathered;
+    *counts = gather_counts;
+    *displs = gather_displs;
+    return r1;
+}
+
+void notice_barrier_apply_round(const uint64_t *heads, int r0, int r1)
+{
+    refresh_left = 0; /* a barrier invalidates */
+    for (int r = r0; r < r1; r++) {
+        uint64_t h = heads[r] & ~NOTICE_HEAD_LAPPED;
+        if (r == me || heads[r] & NOTICE_HEAD_LAPPED || h <= seen[r] || seen[r] < base[r])
+            continue; /* nothing new, or not in the exchange (notice_barrier_finish) */
+        const uint32_t *e = gathered + gather_displs[r]; /* entry base[r] */
+        int rc = MDSM_OK;
+        for (uint64_t i = seen[r]; i < h && rc == MDSM_OK; i++)
+            rc = apply(e[i - base[r]]);
+        if (rc != MDSM_OK)
+            continue; /* left behind: notice_barrier_finish reads its log */
+        for (uint64_t i = h - base[r] > RECENT_MAX ? h - RECENT_MAX : base[r]; i < h; i++)
+            remember(r, i, e[i - base[r]]);
+        seen[r] = h;
+        gen++;
+    }
+}
+
+int notice_barrier_finish(uint64_t *heads)
+{
+    int rc = MDSM_OK, all = 0;
+    for (int r = 0; r < n; r++) {
+        uint64_t h = heads[r] & ~NOTICE_HEAD_LAPPED;
+        if (r != me && h > seen[r] && (heads[r] & NOTICE_HEAD_LAPPED)) {
+            all = 1; /* its ring no longer holds them: trust nothing */
+            seen[r] = h;
+            gen++;
+        }
+        heads[r] = base[r] = h;
+    }
+    if (all)
+        rc = cache_invalidate_all();
+    /* Ranks still behind (an invalidation failed, or this rank had missed
+     * notices from before the last barrier) are read from their logs. */
+    int crc = catch_up(heads);
+    return rc != MDSM_OK ? rc : crc;
 }

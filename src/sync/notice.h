@@ -48,4 +48,26 @@ int notice_pack_recent(uint64_t *out, int max);
  * log, so that those logs need not be read. */
 int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int words);
 
+/* mdsm_barrier's exchange, after its release: all ranks' notices since the
+ * last barrier travel in collectives instead of each rank reading each
+ * writer's log: the heads (each rank gets every rank's), then the entries in
+ * rounds of MPI_Iallgatherv over a fixed buffer (one round unless they exceed
+ * it); where at most BARRIER_PULL_MAX ranks wrote, each rank reads their logs
+ * instead (fewer messages, no wait for the others). notice_barrier_stage gives this rank's head to
+ * exchange (NOTICE_HEAD_LAPPED set when its ring no longer holds them all: it sends none) and its
+ * entries. Given every rank's head, notice_barrier_round lays out the round of ranks [r0, return
+ * value): the receive buffer and every rank's count and displacement, the same on every rank;
+ * notice_barrier_apply_round applies what this rank had not seen of them;
+ * notice_barrier_finish clears the flag in heads, handles lapped writers and
+ * reads from the logs what this rank is still missing. */
+#define NOTICE_HEAD_LAPPED (UINT64_C(1) << 63)
+#define BARRIER_PULL_MAX   2
+uint64_t notice_barrier_stage(const uint32_t **entries, int *count);
+/* Ranks with notices since the last barrier (the same on every rank). */
+int notice_barrier_writers(const uint64_t *heads);
+int notice_barrier_round(const uint64_t *heads, int r0, uint32_t **recv, const int **counts,
+                         const int **displs);
+void notice_barrier_apply_round(const uint64_t *heads, int r0, int r1);
+int notice_barrier_finish(uint64_t *heads);
+
 #endif
