@@ -298,3 +298,41 @@ MT_MDSM_TEST(scale, barrier_exchange_in_rounds)
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free(g.mem));
 }
+
+/* A lock grant carries the vector as the ranks that wrote since the last
+ * barrier (here one), not N words: after a barrier rank 0 takes lock 1,
+ * writes, tells rank 1 (MPI), which queues, and hands the lock on after
+ * 200 ms. The grant must hold under 128 bytes at any rank count (the full
+ * vector was 8 (N + 1) bytes and more: 136 at 16 ranks), and rank 1 sees the
+ * write. Where rank 1 was not queued in time, there is no grant to measure. */
+MT_MDSM_TEST(scale, lock_grant_carries_only_recent_writers)
+{
+    int n = mdsm_nranks(), me = mdsm_rank();
+    volatile int64_t *cell = mdsm_alloc((size_t)mdsm_page_size());
+    MT_ASSERT(cell != NULL);
+    MT_EXPECT_EQ(cell[0], 0);
+    MT_EXPECT_OK(mdsm_barrier());
+    int go = 1;
+    if (n > 1 && me == 0) {
+        MT_EXPECT_OK(mdsm_lock(1));
+        cell[0] = 42;
+        MPI_Send(&go, 1, MPI_INT, 1, 77, MPI_COMM_WORLD);
+        dc_sleep_until(dc_now() + 0.2);
+        mdsm_stats_t a, b;
+        MT_EXPECT_OK(mdsm_stats_get(&a));
+        MT_EXPECT_OK(mdsm_unlock(1));
+        MT_EXPECT_OK(mdsm_stats_get(&b));
+        if (b.messages - a.messages == 1 && b.message_bytes - a.message_bytes >= 128)
+            mt_fail(__FILE__, __LINE__,
+                    "the grant of lock 1 after one writer since the barrier took %llu bytes at %d "
+                    "ranks; expected under 128",
+                    (unsigned long long)(b.message_bytes - a.message_bytes), n);
+    } else if (n > 1 && me == 1) {
+        MPI_Recv(&go, 1, MPI_INT, 0, 77, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        MT_EXPECT_OK(mdsm_lock(1));
+        MT_EXPECT_EQ(cell[0], 42);
+        MT_EXPECT_OK(mdsm_unlock(1));
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free((void *)cell));
+}

@@ -39,9 +39,11 @@
 
 /* A grant also carries the latest write notices the releaser knows of each
  * rank (notice_pack_recent): a successor that misses only those reads no
- * log. Layout: [0] lock id, [1, n] vector, then at most GRANT_PACK words. */
+ * log. Layout: [0] lock id, then the vector as notice_vector_encode writes
+ * it (the ranks that wrote since the last barrier), then at most GRANT_PACK
+ * words. */
 #define GRANT_PACK     256
-#define GRANT_WORDS(n) ((n) + 1 + GRANT_PACK)
+#define GRANT_WORDS(n) ((n) + 3 + GRANT_PACK)
 
 struct lock_state {
     uint8_t busy;          /* a thread of this rank is between its mdsm_lock and mdsm_unlock */
@@ -214,7 +216,7 @@ static int wait_grant(int id, int pred, uint64_t *grant, int *words)
             break;
         progress_backoff(&wait);
     }
-    if (MPI_Get_count(&st, MPI_UINT64_T, words) != MPI_SUCCESS || *words < n + 1 ||
+    if (MPI_Get_count(&st, MPI_UINT64_T, words) != MPI_SUCCESS || *words < 3 ||
         grant[0] != (uint64_t)id)
         return mdsm_fail_internal(MDSM_ERR_INTERNAL,
                                   "mdsm_lock(%d): rank %d granted lock %llu instead", id, pred,
@@ -282,7 +284,7 @@ int mdsm_lock(int id)
     if (prev > 0) {
         pred = prev - 1;
         rc = wait_grant(id, pred, b->grant, &grant_words);
-        target = b->grant + 1;
+        target = b->vc;
     } else if (!l->home_has_mine) {
         wd_step(&wd_api, WD_LOCK_CATCH_UP);
         rc = rma_meta_get(home, meta_vc(id), b->vc, (size_t)n * sizeof(uint64_t));
@@ -290,8 +292,11 @@ int mdsm_lock(int id)
     } /* else the home holds this rank's own vector: nothing new to catch up with */
     wd_step(&wd_api, WD_LOCK_CATCH_UP);
     sync_enter();
+    int used = 0;
     if (rc == MDSM_OK && pred >= 0)
-        rc = notice_catch_up_packed(target, b->grant + n + 1, grant_words - (n + 1));
+        rc = notice_vector_decode(b->grant + 1, grant_words - 1, b->vc, &used);
+    if (rc == MDSM_OK && pred >= 0)
+        rc = notice_catch_up_packed(target, b->grant + 1 + used, grant_words - 1 - used);
     else if (rc == MDSM_OK && target)
         rc = notice_catch_up(target, 1);
     mdsm_stat.lock_acquires++;
@@ -305,11 +310,9 @@ int mdsm_lock(int id)
 static int hand_on(int id, int succ, uint64_t *grant)
 {
     sync_enter();
-    const uint64_t *v = notice_vector();
     grant[0] = (uint64_t)id;
-    for (int r = 0; r < n; r++)
-        grant[r + 1] = v[r];
-    int words = n + 1 + notice_pack_recent(grant + n + 1, GRANT_PACK);
+    int words = 1 + notice_vector_encode(grant + 1);
+    words += notice_pack_recent(grant + words, GRANT_PACK);
     sync_exit();
     if (MPI_Send(grant, words, MPI_UINT64_T, succ, TAG_GRANT_BASE + id, comm) != MPI_SUCCESS)
         return mpi_failed("mdsm_unlock: MPI_Send (grant)");

@@ -65,6 +65,7 @@ static struct recent *recent;
 /* The barrier exchange: every rank's head at the last barrier (the same on
  * every rank), this rank's entries since then, and what the exchange brings. */
 static uint64_t *base;
+static uint64_t barrier_epoch; /* exchanges completed: base changes only then */
 static uint32_t *stage;
 static uint32_t *gathered; /* GATHER_MAX entries: one round's */
 static int *gather_counts, *gather_displs;
@@ -80,6 +81,7 @@ int notice_init(int rank, int nranks)
     head = 0;
     gen = 0;
     acquired_valid = 0;
+    barrier_epoch = 0;
     seen = calloc((size_t)nranks, sizeof(*seen));
     scratch = malloc(META_LOG_CAP * sizeof(*scratch));
     now_heads = calloc((size_t)nranks, sizeof(*now_heads));
@@ -199,16 +201,23 @@ int notice_pack_recent(uint64_t *out, int max)
         return 0;
     out[0] = 0;
     int used = 1;
-    /* This rank's own latest published entries, from its ring: intact while
+    /* Only entries since the last barrier: every rank has the older ones. This
+     * rank's own latest published entries come from its ring: intact while
      * fewer than a ring's worth were logged after them. */
-    uint64_t k = seen[me] < RECENT_MAX ? seen[me] : RECENT_MAX, from = seen[me] - k;
+    uint64_t since = seen[me] - base[me];
+    uint64_t k = since < RECENT_MAX ? since : RECENT_MAX, from = seen[me] - k;
     if (__atomic_load_n(&head, __ATOMIC_ACQUIRE) - from <= META_LOG_CAP)
         used = pack_range(out, used, max, me, from, (uint32_t)k, NULL,
                           (const uint32_t *)(mdsm_meta_base + mdsm_meta.log));
-    for (int r = 0; r < n; r++)
-        if (r != me && recent[r].from + recent[r].count == seen[r])
-            used = pack_range(out, used, max, r, recent[r].from, recent[r].count, recent[r].pages,
+    for (int r = 0; r < n; r++) {
+        const struct recent *c = &recent[r];
+        if (r == me || c->from + c->count != seen[r])
+            continue;
+        uint32_t skip = base[r] > c->from ? (uint32_t)(base[r] - c->from) : 0;
+        if (skip < c->count)
+            used = pack_range(out, used, max, r, c->from + skip, c->count - skip, c->pages + skip,
                               NULL);
+    }
     return used;
 }
 
@@ -456,10 +465,60 @@ int notice_barrier_finish(uint64_t *heads)
         }
         heads[r] = base[r] = h;
     }
+    barrier_epoch++;
     if (all)
         rc = cache_invalidate_all();
     /* Ranks still behind (an invalidation failed, or this rank had missed
      * notices from before the last barrier) are read from their logs. */
     int crc = catch_up(heads);
     return rc != MDSM_OK ? rc : crc;
+}
+
+#define VECTOR_DENSE UINT64_MAX /* in place of the barrier count: all n entries follow */
+
+int notice_vector_encode(uint64_t *out)
+{
+    int k = 0, at = 2;
+    for (int r = 0; r < n; r++)
+        k += seen[r] != base[r];
+    if (2 * k > n) { /* pairs would be longer than the vector */
+        out[0] = VECTOR_DENSE;
+        out[1] = (uint64_t)n;
+        memcpy(out + 2, seen, (size_t)n * sizeof(*seen));
+        return 2 + n;
+    }
+    out[0] = barrier_epoch;
+    out[1] = (uint64_t)k;
+    for (int r = 0; r < n; r++)
+        if (seen[r] != base[r]) {
+            out[at++] = (uint64_t)r;
+            out[at++] = seen[r];
+        }
+    return at;
+}
+
+int notice_vector_decode(const uint64_t *in, int words, uint64_t *target, int *used)
+{
+    int dense = words >= 2 && in[0] == VECTOR_DENSE;
+    if (words < 2 || in[1] > (uint64_t)n || (dense ? 2 + n : 2 + 2 * (int)in[1]) > words)
+        return mdsm_fail_internal(MDSM_ERR_INTERNAL, "notices: a malformed vector (%d words)",
+                                  words);
+    if (dense) {
+        *used = 2 + n;
+        memcpy(target, in + 2, (size_t)n * sizeof(*target));
+        return MDSM_OK;
+    }
+    int k = (int)in[1];
+    *used = 2 + 2 * k;
+    if (in[0] != barrier_epoch) /* another barrier's base: take every rank's head instead */
+        return read_heads(target);
+    memcpy(target, base, (size_t)n * sizeof(*target));
+    for (int i = 0; i < k; i++) {
+        uint64_t r = in[2 + 2 * i];
+        if (r >= (uint64_t)n)
+            return mdsm_fail_internal(MDSM_ERR_INTERNAL, "notices: rank %llu in a vector",
+                                      (unsigned long long)r);
+        target[r] = in[3 + 2 * i];
+    }
+    return MDSM_OK;
 }

@@ -60,6 +60,17 @@ int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int w
  * notice_barrier_apply_round applies what this rank had not seen of them;
  * notice_barrier_finish clears the flag in heads, handles lapped writers and
  * reads from the logs what this rank is still missing. */
+/* This rank's vector for a lock grant, as the entries that differ from the
+ * last barrier's heads (the same on every rank, so only the ranks that
+ * wrote since travel): [barrier count, k, k pairs (rank, notices)], or the
+ * whole vector where that is shorter. Returns the words written, at most
+ * 2 + nranks. decode rebuilds the full vector
+ * into target (nranks words) and sets *used; where the sender's barrier is
+ * not this rank's last (threads: one waits for a lock while another is in a
+ * barrier), it takes every rank's current head instead, which covers it. */
+int notice_vector_encode(uint64_t *out);
+int notice_vector_decode(const uint64_t *in, int words, uint64_t *target, int *used);
+
 #define NOTICE_HEAD_LAPPED (UINT64_C(1) << 63)
 #define BARRIER_PULL_MAX   2
 uint64_t notice_barrier_stage(const uint32_t **entries, int *count);
