@@ -1328,3 +1328,67 @@ MT_MDSM_TEST(threads, collective_from_second_thread_is_refused)
     MT_EXPECT_OK(mdsm_barrier());
     MT_EXPECT_OK(mdsm_free((void *)existing));
 }
+
+/* A release announces writes that another thread's barrier published first.
+ * On the last rank, thread 1 writes X (homed there, cached by rank 0) while
+ * thread 0 enters mdsm_barrier, whose release publishes X's notice; thread 1
+ * then calls mdsm_release, which finds nothing left to publish, and raises a
+ * flag. On rank 0, thread 1 sees the flag and acquires before its thread 0
+ * enters the barrier: the acquire must read X = 5, so the release must have
+ * moved the release epoch even though the barrier published for it. */
+MT_MDSM_TEST(threads, release_announces_what_a_barrier_published_for_it)
+{
+    int n = mdsm_nranks(), me = mdsm_rank(), writer = n - 1;
+    size_t ps = (size_t)mdsm_page_size();
+    char *mem = mdsm_alloc((size_t)n * ps); /* page r homed on rank r */
+    MT_ASSERT(mem != NULL);
+    volatile int64_t *x = (volatile int64_t *)(mem + (size_t)writer * ps);
+    int64_t *flag = (int64_t *)(void *)(mem + 64); /* on rank 0's page */
+    MT_EXPECT_EQ(x[0], 0);                         /* cached */
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_acquire()); /* reads the release epoch */
+    MPI_Barrier(MPI_COMM_WORLD);
+    int step = 0;
+    double deadline = dc_now() + DC_WAIT_LIMIT_S;
+    if (n > 1 && me == writer) {
+#pragma omp parallel num_threads(2)
+        {
+            if (omp_get_thread_num() == 0) {
+                while (!__atomic_load_n(&step, __ATOMIC_ACQUIRE) && dc_now() < deadline)
+                    sched_yield();
+                MT_EXPECT_OK(mdsm_barrier()); /* publishes X's notice, announces nothing */
+            } else {
+                x[0] = 5;
+                __atomic_store_n(&step, 1, __ATOMIC_RELEASE);
+                dc_sleep_until(dc_now() + 0.3); /* the barrier has published by now */
+                MT_EXPECT_OK(mdsm_release());
+                MT_EXPECT_OK(mdsm_fetch_add(flag, 1, NULL));
+            }
+        }
+    } else if (n > 1 && me == 0) {
+#pragma omp parallel num_threads(2)
+        {
+            if (omp_get_thread_num() == 1) {
+                int64_t f = 0;
+                while (f == 0 && dc_now() < deadline)
+                    MT_EXPECT_OK(mdsm_fetch_add(flag, 0, &f));
+                MT_EXPECT_EQ(f, 1);
+                MT_EXPECT_OK(mdsm_acquire());
+                if (x[0] != 5)
+                    mt_fail(__FILE__, __LINE__,
+                            "after the flag and mdsm_acquire X (home rank %d) reads %lld, "
+                            "expected 5 released by rank %d",
+                            writer, (long long)x[0], writer);
+                __atomic_store_n(&step, 1, __ATOMIC_RELEASE);
+            } else {
+                while (!__atomic_load_n(&step, __ATOMIC_ACQUIRE) && dc_now() < deadline)
+                    sched_yield();
+                MT_EXPECT_OK(mdsm_barrier());
+            }
+        }
+    } else {
+        MT_EXPECT_OK(mdsm_barrier());
+    }
+    MT_EXPECT_OK(mdsm_barrier());
+    MT_EXPECT_OK(mdsm_free(mem));
+}

@@ -60,6 +60,7 @@ static void *alloc(size_t bytes)
             space_free(idx);
         return NULL;
     }
+    space_alloc_agreed(npages);
     cache_on_alloc(start, npages, lazy);
     return space_page_addr(start);
 }

@@ -330,19 +330,22 @@ int space_alloc(uint64_t npages, uint64_t *start_out)
         idx = (int)sp->nallocs++;
     sp->allocs[idx] = (struct space_alloc){start, npages, 1};
     /* An allocation of fewer pages than ranks starts where the last such one
-     * ended, so that small allocations spread over the ranks; larger ones
-     * start on rank 0 (rank r's share is the r-th). Every rank computes the
-     * same: allocations are collective. */
-    int first = 0;
-    if (npages < (uint64_t)sp->nranks) {
-        first = sp->small_first;
-        sp->small_first = (int)(((uint64_t)first + npages) % (uint64_t)sp->nranks);
-    }
+     * ended (space_alloc_agreed moves it on), so that small allocations
+     * spread over the ranks; larger ones start on rank 0 (rank r's share is
+     * the r-th). Every rank computes the same: allocations are collective. */
+    int first = npages < (uint64_t)sp->nranks ? sp->small_first : 0;
     for (uint64_t i = 0; i < npages; i++)
         sp->pages[start + i] = (struct space_page){
             place(i, chunk, sp->nranks, sp->distribution, first), (uint32_t)idx + 1};
     *start_out = start;
     return idx;
+}
+
+void space_alloc_agreed(uint64_t npages)
+{
+    struct space *sp = &mdsm_space;
+    if (npages < (uint64_t)sp->nranks)
+        sp->small_first = (int)(((uint64_t)sp->small_first + npages) % (uint64_t)sp->nranks);
 }
 
 /* Maps [page, page+n), homed on this node, from the node file. */

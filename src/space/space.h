@@ -100,6 +100,9 @@ int space_range_mapped(const void *addr, size_t len);
  * on every rank) and records homes; maps nothing yet (space_map_homes).
  * Returns the allocation index, or a negative status. */
 int space_alloc(uint64_t npages, uint64_t *start);
+/* Every rank's space_alloc of npages succeeded: the next small allocation
+ * starts after this one (called on every rank, or on none). */
+void space_alloc_agreed(uint64_t npages);
 
 /* Maps the allocation's pages homed on this node from the node file,
  * read-only so that the first write of an interval is noticed (read-write

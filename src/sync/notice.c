@@ -19,9 +19,15 @@ static uint64_t *seen;      /* per rank: notices caught up with; seen[me] = publ
 static uint32_t *scratch;   /* entries fetched in one batch */
 static uint64_t *now_heads; /* slots written, re-read after fetching */
 static uint64_t gen;        /* bumped when seen[] changes */
-/* The release epoch read by the last notice_acquire that then caught up. */
+/* The release epoch read by the last notice_acquire that then caught up;
+ * this rank's head when it last bumped the epoch (another thread's barrier
+ * may have published what a release of this rank must still announce); and
+ * whether a barrier is between its stage and its finish (its notices are
+ * announced by no epoch, and this rank has not applied them yet). */
 static uint64_t acquired_epoch;
 static int acquired_valid;
+static uint64_t announced;
+static int in_barrier;
 /* The latest entries of each other rank's log that this rank has applied,
  * [from, from + count) ending at seen[r] when current: handed on with locks. */
 #define RECENT_MAX 32
@@ -65,7 +71,7 @@ static struct recent *recent;
 /* The barrier exchange: every rank's head at the last barrier (the same on
  * every rank), this rank's entries since then, and what the exchange brings. */
 static uint64_t *base;
-static uint64_t barrier_epoch; /* exchanges completed: base changes only then */
+static uint64_t barrier_epoch; /* mdsm_barrier's sequence number when base last changed */
 static uint32_t *stage;
 static uint32_t *gathered; /* GATHER_MAX entries: one round's */
 static int *gather_counts, *gather_displs;
@@ -81,6 +87,8 @@ int notice_init(int rank, int nranks)
     head = 0;
     gen = 0;
     acquired_valid = 0;
+    announced = 0;
+    in_barrier = 0;
     barrier_epoch = 0;
     seen = calloc((size_t)nranks, sizeof(*seen));
     scratch = malloc(META_LOG_CAP * sizeof(*scratch));
@@ -142,16 +150,22 @@ void notice_append(uint64_t page)
 int notice_publish(int announce)
 {
     uint64_t h = __atomic_load_n(&head, __ATOMIC_ACQUIRE);
-    if (h <= seen[me])
-        return MDSM_OK; /* nothing new (or another thread published it already) */
-    rma_meta_sync();    /* entries before the head that announces them */
-    __atomic_store_n(meta_word(mdsm_meta.head), h, __ATOMIC_RELEASE);
-    rma_meta_sync();
-    gen++;
-    seen[me] = h;
-    /* After the head: an acquirer that sees the new epoch reads the head next. */
+    if (h > seen[me]) {  /* else nothing new, or another thread published it */
+        rma_meta_sync(); /* entries before the head that announces them */
+        __atomic_store_n(meta_word(mdsm_meta.head), h, __ATOMIC_RELEASE);
+        rma_meta_sync();
+        gen++;
+        seen[me] = h;
+    }
+    /* After the head: an acquirer that sees the new epoch reads the head next.
+     * Notices another thread's barrier published are announced here too. */
+    if (!announce || n == 1 || seen[me] <= announced)
+        return MDSM_OK;
     uint64_t old;
-    return announce && n > 1 ? rma_meta_fetch_add64(0, mdsm_meta.epoch, 1, &old) : MDSM_OK;
+    int rc = rma_meta_fetch_add64(0, mdsm_meta.epoch, 1, &old);
+    if (rc == MDSM_OK)
+        announced = seen[me];
+    return rc;
 }
 
 const uint64_t *notice_vector(void)
@@ -369,7 +383,7 @@ int notice_acquire(uint64_t *heads)
      * and one announced before it published its head before announcing. */
     uint64_t epoch = 0;
     int rc = n > 1 ? rma_meta_fetch_add64(0, mdsm_meta.epoch, 0, &epoch) : MDSM_OK;
-    if (rc != MDSM_OK || (acquired_valid && epoch == acquired_epoch))
+    if (rc != MDSM_OK || (acquired_valid && !in_barrier && epoch == acquired_epoch))
         return rc;
     rc = read_heads(heads);
     if (rc == MDSM_OK)
@@ -387,6 +401,7 @@ uint64_t notice_barrier_stage(const uint32_t **entries, int *count)
     const uint32_t *log = (const uint32_t *)(mdsm_meta_base + mdsm_meta.log);
     *entries = stage;
     *count = 0;
+    in_barrier = 1; /* until notice_barrier_finish: acquires read the heads */
     if (c > META_LOG_CAP)
         return h | NOTICE_HEAD_LAPPED;
     for (uint64_t i = 0; i < c; i++)
@@ -453,7 +468,7 @@ void notice_barrier_apply_round(const uint64_t *heads, int r0, int r1)
     }
 }
 
-int notice_barrier_finish(uint64_t *heads)
+int notice_barrier_finish(uint64_t *heads, uint64_t seq)
 {
     int rc = MDSM_OK, all = 0;
     for (int r = 0; r < n; r++) {
@@ -465,12 +480,15 @@ int notice_barrier_finish(uint64_t *heads)
         }
         heads[r] = base[r] = h;
     }
-    barrier_epoch++;
+    barrier_epoch = seq;
     if (all)
         rc = cache_invalidate_all();
+    if (rc != MDSM_OK)
+        acquired_valid = 0; /* notices left pending: the next acquire reads the heads */
     /* Ranks still behind (an invalidation failed, or this rank had missed
      * notices from before the last barrier) are read from their logs. */
     int crc = catch_up(heads);
+    in_barrier = 0;
     return rc != MDSM_OK ? rc : crc;
 }
 

@@ -59,7 +59,9 @@ int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int w
  * value): the receive buffer and every rank's count and displacement, the same on every rank;
  * notice_barrier_apply_round applies what this rank had not seen of them;
  * notice_barrier_finish clears the flag in heads, handles lapped writers and
- * reads from the logs what this rank is still missing. */
+ * reads from the logs what this rank is still missing. Between stage and
+ * finish, notice_acquire never takes the epoch shortcut (the barrier's
+ * notices move no epoch). */
 /* This rank's vector for a lock grant, as the entries that differ from the
  * last barrier's heads (the same on every rank, so only the ranks that
  * wrote since travel): [barrier count, k, k pairs (rank, notices)], or the
@@ -79,6 +81,8 @@ int notice_barrier_writers(const uint64_t *heads);
 int notice_barrier_round(const uint64_t *heads, int r0, uint32_t **recv, const int **counts,
                          const int **displs);
 void notice_barrier_apply_round(const uint64_t *heads, int r0, int r1);
-int notice_barrier_finish(uint64_t *heads);
+/* seq: the barrier's sequence number (the same on every rank), which tags
+ * the base that grants are encoded against. */
+int notice_barrier_finish(uint64_t *heads, uint64_t seq);
 
 #endif

@@ -108,7 +108,7 @@ static int barrier(void)
     /* The entries, in rounds laid out alike on every rank from the heads
      * (unless few ranks wrote: notice_barrier_finish then reads their logs). */
     int gather = notice_barrier_writers(heads) > BARRIER_PULL_MAX;
-    for (int r0 = 0; r0 < n && xrc == MDSM_OK && gather;) {
+    for (int r0 = 0; r0 < n && gather;) { /* every round on every rank, failed or not */
         uint32_t *recv;
         const int *counts, *displs;
         sync_enter();
@@ -116,10 +116,11 @@ static int barrier(void)
         sync_exit();
         uint64_t bytes = ((uint64_t)displs[r1 - 1] + (uint64_t)counts[r1 - 1]) * sizeof(*recv);
         int send = me >= r0 && me < r1 ? mine_count : 0;
-        xrc = wait_collective(MPI_Iallgatherv(mine_entries, send, MPI_UINT32_T, recv, counts,
-                                              displs, MPI_UINT32_T, mdsm_ctx.comm, &req),
-                              &req, bytes, "MPI_Iallgatherv");
-        if (xrc == MDSM_OK) {
+        int grc = wait_collective(MPI_Iallgatherv(mine_entries, send, MPI_UINT32_T, recv, counts,
+                                                  displs, MPI_UINT32_T, mdsm_ctx.comm, &req),
+                                  &req, bytes, "MPI_Iallgatherv");
+        xrc = xrc != MDSM_OK ? xrc : grc;
+        if (grc == MDSM_OK) {
             sync_enter();
             notice_barrier_apply_round(heads, r0, r1);
             sync_exit();
@@ -130,7 +131,7 @@ static int barrier(void)
     /* Every rank moves its base to the same heads even if the entries did not
      * all come: what it missed it then reads from the logs. */
     sync_enter();
-    rc = notice_barrier_finish(heads);
+    rc = notice_barrier_finish(heads, mdsm_ctx.barriers);
     rc = xrc != MDSM_OK ? xrc : rc;
     mdsm_stat.barriers++;
     mdsm_stat.barrier_s += mdsm_now() - t0;
