@@ -359,8 +359,8 @@ int mdsm_unlock(int id);
  * the barrier. Cost: an allgather of one word per rank, then, where more than
  * 2 ranks wrote since the last barrier, an allgatherv of their write notices
  * (else a few gets of each writer's log); waiting ranks nap after 200 us.
- * Errors: MDSM_ERR_CONCURRENT (another thread of the rank is in
- * a collective mdsm call: this rank did not enter the barrier), MDSM_ERR_MPI,
+ * Errors: MDSM_ERR_CONCURRENT (another thread of the rank is in a
+ * collective mdsm call: this rank did not enter the barrier), MDSM_ERR_MPI,
  * MDSM_ERR_REMOTE (another rank failed to release), MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_barrier(void);
 
@@ -370,8 +370,9 @@ int mdsm_barrier(void);
  * collective; any thread. Cost: a release that published write notices
  * (mdsm_release, mdsm_unlock; not mdsm_barrier) also bumps a release epoch on
  * rank 0 with one atomic; mdsm_acquire reads it with one atomic and stops
- * there when it has not moved since this rank's last mdsm_acquire, else reads
- * every rank's notice head and the notices it missed. Errors: MDSM_ERR_MPI, MDSM_ERR_THREAD_LEVEL,
+ * there when it has not moved since this rank's last mdsm_acquire (and no
+ * barrier of this rank is under way), else reads every rank's notice head
+ * and the notices it missed. Errors: MDSM_ERR_MPI, MDSM_ERR_THREAD_LEVEL,
  * MDSM_ERR_NOT_INITIALIZED. A release whose writes could not reach their
  * homes returns MDSM_ERR_MPI, and so does every later release (mdsm_unlock
  * and mdsm_barrier included): those homes may lack this rank's writes. */
