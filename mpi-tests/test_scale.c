@@ -91,7 +91,7 @@ static void expect_acquire_ops(uint64_t want, const char *when)
                 (unsigned long long)(b.invalidations - a.invalidations), (unsigned long long)want);
 }
 
-MT_MDSM_TEST(notices, acquire_with_nothing_released_reads_one_word)
+MT_MDSM_TEST(scale, acquire_with_nothing_released_reads_one_word)
 {
     int n = mdsm_nranks(), me = mdsm_rank(), writer = n - 1;
     long ps = mdsm_page_size();
