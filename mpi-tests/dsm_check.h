@@ -71,6 +71,17 @@ static inline void dc_sleep_until(double t)
  * far above what a healthy run needs, far below the harness's MT_TIMEOUT. */
 #define DC_WAIT_LIMIT_S 30.0
 
+/* Polls the mdsm atomic at flag until it reads at least want, for at most
+ * DC_WAIT_LIMIT_S; returns the last value read (the caller checks it). */
+static inline int64_t dc_wait_flag(int64_t *flag, int64_t want)
+{
+    int64_t f = INT64_MIN;
+    double deadline = dc_now() + DC_WAIT_LIMIT_S;
+    while (f < want && dc_now() < deadline)
+        MT_EXPECT_OK(mdsm_fetch_add(flag, 0, &f));
+    return f;
+}
+
 /* ---- Mismatch tally ------------------------------------------------------------ */
 
 #define DC_REPORT_FIRST 4

@@ -1215,12 +1215,12 @@ int cache_refresh(uint64_t page)
     return rc;
 }
 
-int cache_invalidate_all(void)
+int cache_invalidate_where(int (*stale)(uint64_t page, const void *arg), const void *arg)
 {
     int rc = MDSM_OK;
     pthread_mutex_lock(&mu);
     for (uint64_t s = 0; s < c.fresh; s++) {
-        if (c.slot_page[s] != NO_SLOT) {
+        if (c.slot_page[s] != NO_SLOT && (!stale || stale(c.slot_page[s], arg))) {
             int irc = invalidate_locked(c.slot_page[s]);
             if (irc != MDSM_OK && rc == MDSM_OK)
                 rc = irc;

@@ -60,7 +60,9 @@ int cache_release(void);
  * kept for a refetch). A dirty copy's changes are written home first, from
  * that memory (PAGE_DRAINING) until the next cache_release or cache_flush. */
 int cache_invalidate(uint64_t page);
-int cache_invalidate_all(void);
+/* cache_invalidate of every cached copy whose page stale() names (every one
+ * when stale is NULL); O(copies cached), not O(pages of the space). */
+int cache_invalidate_where(int (*stale)(uint64_t page, const void *arg), const void *arg);
 
 /* For a page named by a write notice at a lock acquire: a read-only copy is
  * brought up to date in place (one get) and made writable with a twin, so

@@ -182,7 +182,7 @@ static int start_local(struct mdsm_context *ctx)
     int rc = cache_init(s, notice_append);
     if (rc != MDSM_OK)
         return rc;
-    rc = notice_init(ctx->rank, ctx->nranks);
+    rc = notice_init(ctx->rank, ctx->nranks, mdsm_space.npages);
     if (rc != MDSM_OK)
         return rc;
     return lock_init(ctx->comm, ctx->rank, ctx->nranks, s->num_locks);

@@ -9,8 +9,9 @@
  *
  * Tail values (int32): 0 free; r+1 rank r is last in the queue; -(r+1) free,
  * last released by r. When the queue empties, the releaser's vector is stored
- * at the home for the next holder, unless the home already has this rank's
- * unchanged vector (then both the store and the next fetch are skipped).
+ * at the home for the next holder, encoded as in grants (the ranks that wrote
+ * since the last barrier), unless the home already has this rank's unchanged
+ * vector (then both the store and the next fetch are skipped).
  *
  * Threads: a rank takes part in a lock's queue once at a time. A thread that
  * wants a lock another thread of its rank holds or is queued for waits here,
@@ -44,6 +45,10 @@
  * words. */
 #define GRANT_PACK     256
 #define GRANT_WORDS(n) ((n) + 3 + GRANT_PACK)
+/* A free lock's home vector is read in one get of this many words (the
+ * encoding of up to 15 ranks that wrote since the barrier), a second get
+ * bringing the rest of a longer one. */
+#define VC_FIRST_WORDS 32
 
 struct lock_state {
     uint8_t busy;          /* a thread of this rank is between its mdsm_lock and mdsm_unlock */
@@ -254,6 +259,23 @@ static void unclaim(struct lock_state *l)
     sync_exit();
 }
 
+/* Reads the vector a free lock's last releaser left at its home into buf
+ * (META_VC_WORDS(n) words at most); *words: its length. */
+static int home_vector(int home, int id, uint64_t *buf, int *words)
+{
+    int max = (int)META_VC_WORDS(n), first = max < VC_FIRST_WORDS ? max : VC_FIRST_WORDS;
+    int rc = rma_meta_get(home, meta_vc(id), buf, (size_t)first * sizeof(uint64_t));
+    int need = rc == MDSM_OK ? notice_vector_words(buf, first) : 0;
+    if (rc == MDSM_OK && (need < 0 || need > max))
+        return mdsm_fail_internal(MDSM_ERR_INTERNAL, "mdsm_lock(%d): a malformed vector at rank %d",
+                                  id, home);
+    if (rc == MDSM_OK && need > first)
+        rc = rma_meta_get(home, meta_vc(id) + (size_t)first * sizeof(uint64_t), buf + first,
+                          (size_t)(need - first) * sizeof(uint64_t));
+    *words = need > first ? need : first;
+    return rc;
+}
+
 int mdsm_lock(int id)
 {
     int rc = check_id("mdsm_lock", id);
@@ -287,14 +309,15 @@ int mdsm_lock(int id)
         target = b->vc;
     } else if (!l->home_has_mine) {
         wd_step(&wd_api, WD_LOCK_CATCH_UP);
-        rc = rma_meta_get(home, meta_vc(id), b->vc, (size_t)n * sizeof(uint64_t));
+        rc = home_vector(home, id, b->grant, &grant_words);
         target = b->vc;
     } /* else the home holds this rank's own vector: nothing new to catch up with */
     wd_step(&wd_api, WD_LOCK_CATCH_UP);
     sync_enter();
     int used = 0;
-    if (rc == MDSM_OK && pred >= 0)
-        rc = notice_vector_decode(b->grant + 1, grant_words - 1, b->vc, &used);
+    if (rc == MDSM_OK && target)
+        rc = pred >= 0 ? notice_vector_decode(b->grant + 1, grant_words - 1, b->vc, &used)
+                       : notice_vector_decode(b->grant, grant_words, b->vc, &used);
     if (rc == MDSM_OK && pred >= 0)
         rc = notice_catch_up_packed(target, b->grant + 1 + used, grant_words - 1 - used);
     else if (rc == MDSM_OK && target)
@@ -340,12 +363,10 @@ static int leave(int id, struct lock_state *l, uint64_t *vec, int *succ)
     sync_enter();
     uint64_t gen = notice_vector_gen();
     int store = !l->home_has_mine || l->home_gen != gen;
-    if (store)
-        for (int r = 0; r < n; r++)
-            vec[r] = notice_vector()[r];
+    int words = store ? notice_vector_encode(vec) : 0;
     sync_exit();
     if (store) {
-        int rc = rma_meta_put(home, meta_vc(id), vec, (size_t)n * sizeof(uint64_t));
+        int rc = rma_meta_put(home, meta_vc(id), vec, (size_t)words * sizeof(uint64_t));
         if (rc != MDSM_OK)
             return rc;
         l->home_gen = gen;
@@ -388,7 +409,7 @@ int mdsm_unlock(int id)
     int succ = 0;
     rc = links(l, &succ);
     if (rc == MDSM_OK && succ == 0)
-        rc = leave(id, l, b->vc, &succ);
+        rc = leave(id, l, b->grant, &succ);
     if (rc == MDSM_OK && succ != 0) {
         l->home_has_mine = 0; /* the successor's vector will replace ours there */
         wd_lock_step(WD_UNLOCK_HANDOVER, succ - 1);

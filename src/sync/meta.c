@@ -21,6 +21,7 @@ void meta_layout_compute(int nranks, int num_locks)
     m->probe = align8(m->stripes + META_STRIPES * sizeof(int32_t));
     m->tails = m->probe + 2 * sizeof(int32_t);
     m->vcs = align8(m->tails + homed * sizeof(int32_t));
-    m->log = align8(m->vcs + homed * (size_t)nranks * 8);
+    m->stamps = align8(m->vcs + homed * META_VC_WORDS(nranks) * 8);
+    m->log = m->stamps + META_REGIONS * sizeof(uint64_t);
     m->size = align8(m->log + META_LOG_CAP * sizeof(uint32_t));
 }

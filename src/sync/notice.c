@@ -80,10 +80,20 @@ static int *gather_counts, *gather_displs;
  * rank's share fits, since a writer past its ring's size sends none. */
 #define GATHER_MAX (4 * META_LOG_CAP)
 
-int notice_init(int rank, int nranks)
+/* Ring overflow: page p is in region p >> region_shift. stamps holds a lapped
+ * writer's stamps, fetched; stale_regions the regions to invalidate. */
+static unsigned region_shift;
+static uint64_t *stamps;
+static uint8_t *stale_regions;
+static int any_stale;
+
+int notice_init(int rank, int nranks, uint64_t npages)
 {
     me = rank;
     n = nranks;
+    for (region_shift = 0; npages > 0 && (npages - 1) >> region_shift >= META_REGIONS;)
+        region_shift++;
+    any_stale = 0;
     head = 0;
     gen = 0;
     acquired_valid = 0;
@@ -99,8 +109,10 @@ int notice_init(int rank, int nranks)
     gathered = malloc(GATHER_MAX * sizeof(*gathered));
     gather_counts = calloc((size_t)nranks, sizeof(*gather_counts));
     gather_displs = calloc((size_t)nranks, sizeof(*gather_displs));
-    if (!gathered || !seen || !scratch || !now_heads || !recent || !base || !stage ||
-        !gather_counts || !gather_displs) {
+    stamps = malloc(META_REGIONS * sizeof(*stamps));
+    stale_regions = calloc(META_REGIONS, 1);
+    if (!stamps || !stale_regions || !gathered || !seen || !scratch || !now_heads || !recent ||
+        !base || !stage || !gather_counts || !gather_displs) {
         notice_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "notices: tables");
     }
@@ -118,6 +130,10 @@ void notice_fini(void)
     free(gathered);
     free(gather_counts);
     free(gather_displs);
+    free(stamps);
+    free(stale_regions);
+    stamps = NULL;
+    stale_regions = NULL;
     base = NULL;
     stage = NULL;
     gathered = NULL;
@@ -142,6 +158,9 @@ void notice_append(uint64_t page)
      * even though the entries were not published yet. */
     __atomic_store_n(meta_word(mdsm_meta.written), head + 1, __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    /* Published with the entry: notice_publish syncs before the head. */
+    __atomic_store_n(meta_word(mdsm_meta.stamps + (page >> region_shift) * 8), head + 1,
+                     __ATOMIC_RELAXED);
     log[head % META_LOG_CAP] = (uint32_t)page;
     __atomic_store_n(&head, head + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&log_mu);
@@ -261,11 +280,41 @@ static int fetch_entries(int r, uint64_t from, uint64_t to, uint32_t *dst)
     return rc;
 }
 
+/* Writer r lapped its ring past seen[r]: marks the regions it stamped since,
+ * for invalidate_stale. If its stamps cannot be read, every region. */
+static int mark_lapped(int r)
+{
+    int rc = rma_meta_get_nb(r, mdsm_meta.stamps, stamps, META_REGIONS * sizeof(*stamps));
+    if (rc == MDSM_OK)
+        rc = rma_meta_flush_all();
+    for (uint32_t i = 0; i < META_REGIONS; i++)
+        stale_regions[i] |= rc != MDSM_OK || stamps[i] > seen[r];
+    any_stale = 1;
+    return rc;
+}
+
+static int region_stale(uint64_t page, const void *arg)
+{
+    return ((const uint8_t *)arg)[page >> region_shift];
+}
+
+static int invalidate_stale(void)
+{
+    if (!any_stale)
+        return MDSM_OK;
+    int rc = cache_invalidate_where(region_stale, stale_regions);
+    if (rc == MDSM_OK) { /* a failed invalidation leaves its regions pending */
+        memset(stale_regions, 0, META_REGIONS);
+        any_stale = 0;
+    }
+    return rc;
+}
+
 /* One batch: ranks [r0, r1) whose missing entries fit in scratch together.
  * Two rounds of gets in all: the entries, then how many slots each writer has
  * written, because one that lapped its ring while we read (published or not)
  * leaves entries we cannot trust. */
-static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
+static int catch_up_batch(const uint64_t *target, int r0, int r1)
 {
     uint64_t at = 0;
     for (int r = r0; r < r1; r++) {
@@ -287,11 +336,12 @@ static int catch_up_batch(const uint64_t *target, int r0, int r1, int *all)
         if (r == me || target[r] <= seen[r])
             continue;
         uint64_t count = target[r] - seen[r];
-        if (now_heads[r] - seen[r] > META_LOG_CAP)
-            *all = 1;
-        for (uint64_t i = 0; i < count && rc == MDSM_OK && !*all; i++)
+        int lapped = now_heads[r] - seen[r] > META_LOG_CAP;
+        if (lapped)
+            mark_lapped(r); /* a failure marks every region */
+        for (uint64_t i = 0; i < count && rc == MDSM_OK && !lapped; i++)
             rc = apply(scratch[at + i]);
-        if (rc == MDSM_OK && !*all)
+        if (rc == MDSM_OK && !lapped)
             for (uint64_t i = count > RECENT_MAX ? count - RECENT_MAX : 0; i < count; i++)
                 remember(r, seen[r] + i, scratch[at + i]);
         at += count;
@@ -338,33 +388,30 @@ int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int w
 
 static int catch_up(const uint64_t *target)
 {
-    int rc = MDSM_OK, all = 0;
-    /* Ranks that overran their ring since we last looked: trust nothing. */
+    int rc = MDSM_OK;
+    /* Ranks that overran their ring since we last looked: their entries are
+     * gone, their regions' stamps say where they wrote. */
     for (int r = 0; r < n; r++) {
         if (r != me && target[r] > seen[r] && target[r] - seen[r] > META_LOG_CAP) {
-            all = 1;
+            mark_lapped(r);
             seen[r] = target[r];
             gen++;
         }
     }
     int r0 = 0;
     uint64_t batch = 0;
-    for (int r = 0; r <= n && rc == MDSM_OK && !all; r++) {
+    for (int r = 0; r <= n && rc == MDSM_OK; r++) {
         uint64_t need = (r < n && r != me && target[r] > seen[r]) ? target[r] - seen[r] : 0;
         if (r == n || batch + need > META_LOG_CAP) {
-            rc = catch_up_batch(target, r0, r, &all);
+            rc = catch_up_batch(target, r0, r);
             r0 = r;
             batch = 0;
         }
         batch += need;
     }
-    for (int r = 0; r < n; r++) /* after a full invalidation nothing older matters */
-        if (all && r != me && target[r] > seen[r]) {
-            seen[r] = target[r];
-            gen++;
-        }
-    if (rc == MDSM_OK && all)
-        rc = cache_invalidate_all();
+    int src = invalidate_stale();
+    if (rc == MDSM_OK)
+        rc = src;
     int frc = cache_flush(); /* dirty copies dropped above went home */
     if (rc != MDSM_OK || frc != MDSM_OK)
         acquired_valid = 0; /* notices left pending: the next acquire reads the heads */
@@ -470,19 +517,17 @@ void notice_barrier_apply_round(const uint64_t *heads, int r0, int r1)
 
 int notice_barrier_finish(uint64_t *heads, uint64_t seq)
 {
-    int rc = MDSM_OK, all = 0;
     for (int r = 0; r < n; r++) {
         uint64_t h = heads[r] & ~NOTICE_HEAD_LAPPED;
         if (r != me && h > seen[r] && (heads[r] & NOTICE_HEAD_LAPPED)) {
-            all = 1; /* its ring no longer holds them: trust nothing */
+            mark_lapped(r); /* its ring no longer holds them */
             seen[r] = h;
             gen++;
         }
         heads[r] = base[r] = h;
     }
     barrier_epoch = seq;
-    if (all)
-        rc = cache_invalidate_all();
+    int rc = invalidate_stale();
     if (rc != MDSM_OK)
         acquired_valid = 0; /* notices left pending: the next acquire reads the heads */
     /* Ranks still behind (an invalidation failed, or this rank had missed
@@ -515,20 +560,30 @@ int notice_vector_encode(uint64_t *out)
     return at;
 }
 
+int notice_vector_words(const uint64_t *in, int words)
+{
+    if (words < 2 || in[1] > (uint64_t)n)
+        return -1;
+    return in[0] == VECTOR_DENSE ? 2 + n : 2 + 2 * (int)in[1];
+}
+
 int notice_vector_decode(const uint64_t *in, int words, uint64_t *target, int *used)
 {
-    int dense = words >= 2 && in[0] == VECTOR_DENSE;
-    if (words < 2 || in[1] > (uint64_t)n || (dense ? 2 + n : 2 + 2 * (int)in[1]) > words)
+    int need = notice_vector_words(in, words);
+    if (need < 0 || need > words)
         return mdsm_fail_internal(MDSM_ERR_INTERNAL, "notices: a malformed vector (%d words)",
                                   words);
-    if (dense) {
-        *used = 2 + n;
+    *used = need;
+    if (in[0] == VECTOR_DENSE) {
         memcpy(target, in + 2, (size_t)n * sizeof(*target));
         return MDSM_OK;
     }
     int k = (int)in[1];
-    *used = 2 + 2 * k;
-    if (in[0] != barrier_epoch) /* another barrier's base: take every rank's head instead */
+    /* Encoded against the base of a barrier this rank has not finished yet
+     * (another of its threads is in it): every rank's current head covers
+     * it. Against this rank's last barrier's or an earlier one's: this rank's
+     * base covers every rank not listed, since bases only grow. */
+    if (in[0] > barrier_epoch)
         return read_heads(target);
     memcpy(target, base, (size_t)n * sizeof(*target));
     for (int i = 0; i < k; i++) {
@@ -536,7 +591,8 @@ int notice_vector_decode(const uint64_t *in, int words, uint64_t *target, int *u
         if (r >= (uint64_t)n)
             return mdsm_fail_internal(MDSM_ERR_INTERNAL, "notices: rank %llu in a vector",
                                       (unsigned long long)r);
-        target[r] = in[3 + 2 * i];
+        if (in[3 + 2 * i] > target[r]) /* below base only after a failed catch-up */
+            target[r] = in[3 + 2 * i];
     }
     return MDSM_OK;
 }

@@ -8,7 +8,10 @@
 
 #include <stdint.h>
 
-int notice_init(int rank, int nranks);
+/* npages: the space's, cut into META_REGIONS runs. A reader whose writer
+ * lapped its ring (more than META_LOG_CAP notices it had not read) invalidates
+ * its copies in the runs that writer stamped since, not its whole cache. */
+int notice_init(int rank, int nranks, uint64_t npages);
 void notice_fini(void);
 
 /* Logs page (not yet visible to others). Matches cache_written_fn. */
@@ -62,15 +65,19 @@ int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int w
  * reads from the logs what this rank is still missing. Between stage and
  * finish, notice_acquire never takes the epoch shortcut (the barrier's
  * notices move no epoch). */
-/* This rank's vector for a lock grant, as the entries that differ from the
- * last barrier's heads (the same on every rank, so only the ranks that
- * wrote since travel): [barrier count, k, k pairs (rank, notices)], or the
- * whole vector where that is shorter. Returns the words written, at most
- * 2 + nranks. decode rebuilds the full vector
- * into target (nranks words) and sets *used; where the sender's barrier is
- * not this rank's last (threads: one waits for a lock while another is in a
- * barrier), it takes every rank's current head instead, which covers it. */
+/* This rank's vector for a lock grant or a lock's home, as the entries that
+ * differ from the last barrier's heads (the same on every rank, so only the
+ * ranks that wrote since travel): [barrier count, k, k pairs (rank,
+ * notices)], or the whole vector where that is shorter. Returns the words
+ * written, at most 2 + nranks. notice_vector_words gives the words an
+ * encoding takes from its first two (-1 if malformed). decode rebuilds a
+ * vector covering the sender's into target (nranks words) and sets *used:
+ * encoded against this rank's last barrier or an earlier one (a lock left
+ * free across barriers), from this rank's base and the entries listed;
+ * against a barrier this rank has not finished (threads: one waits for a
+ * lock while another is in a barrier), every rank's current head. */
 int notice_vector_encode(uint64_t *out);
+int notice_vector_words(const uint64_t *in, int words);
 int notice_vector_decode(const uint64_t *in, int words, uint64_t *target, int *used);
 
 #define NOTICE_HEAD_LAPPED (UINT64_C(1) << 63)
