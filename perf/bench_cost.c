@@ -72,7 +72,8 @@ int main(int argc, char **argv)
     char *left = mem + (size_t)((me + n - 1) % n) * (size_t)k * (size_t)ps;
     char *right = mem + (size_t)((me + 1) % n) * (size_t)k * (size_t)ps;
     volatile uint64_t sink = 0;
-    struct tally barrier = {{0}, 0}, handover = {{0}, 0}, unchanged = {{0}, 0}, changed = {{0}, 0};
+    struct tally barrier = {{0}, 0}, handover = {{0}, 0}, unchanged = {{0}, 0}, changed = {{0}, 0},
+                 free_lock = {{0}, 0};
 
     for (int r = 0; r < rounds; r++) {
         /* Barrier: write the own pages, then read the neighbours' after it. */
@@ -108,6 +109,17 @@ int main(int argc, char **argv)
         bench_check(mdsm_unlock(0), "mdsm_unlock");
         stop(&handover);
         bench_check(mdsm_barrier(), "mdsm_barrier");
+
+        /* A free lock right after a barrier: each rank takes its own one of
+         * N locks, last released by another rank before the barrier, and
+         * writes one own page under it. */
+        int id = (me + r) % n;
+        start();
+        bench_check(mdsm_lock(id), "mdsm_lock");
+        ((volatile uint64_t *)mine)[3] = (uint64_t)r + 1;
+        bench_check(mdsm_unlock(id), "mdsm_unlock");
+        stop(&free_lock);
+        bench_check(mdsm_barrier(), "mdsm_barrier");
     }
     if (me == 0)
         printf("# bench_cost: %d ranks, %d pages written per rank, neighbours' pages cached, %d "
@@ -116,6 +128,7 @@ int main(int argc, char **argv)
                n, k, rounds);
     report("barrier", &barrier);
     report("lock_handover", &handover);
+    report("lock_free", &free_lock);
     report("acquire_unchanged", &unchanged);
     report("acquire_after_releases", &changed);
     (void)sink;
