@@ -85,18 +85,40 @@ MT_MDSM_TEST(notices, release_visible_after_writer_laps_its_ring)
     MT_EXPECT_OK(mdsm_free(base));
 }
 
+/* Bytes in each of the 4096 regions of the space in force (the library's
+ * rule: a power of two of pages), from MDSM_SPACE_SIZE; 0 if unreadable. */
+static size_t region_bytes(long ps)
+{
+    for (int i = 0; i < mdsm_config_num_vars(); i++) {
+        mdsm_config_var_t v;
+        if (mdsm_config_var(i, &v) != MDSM_OK || strcmp(v.name, "MDSM_SPACE_SIZE") != 0)
+            continue;
+        char *end;
+        unsigned long long size = strtoull(v.value, &end, 10);
+        const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
+        size <<= u ? 10 * (u - units + 1) : 0;
+        unsigned long long npages = size / (unsigned long long)ps, shift = 0;
+        while (npages > 0 && (npages - 1) >> shift >= 4096)
+            shift++;
+        return (size_t)ps << shift;
+    }
+    return 0;
+}
+
 /* A writer that laps its ring costs its readers only their copies in the
  * regions of the space it wrote (the pages near its counter), at an acquire
- * and at a barrier alike. Rank 0 caches Y, which nobody writes, 1 MiB or more
- * from everything the writer writes: in another region under the default
- * 1 GiB space (4096 regions of 256 KiB), so Y must stay cached (where rank 0
- * fetched it: with node sharing it reads Y in place). Before the regions, a
- * lapped writer made every reader drop its whole cache, Y included. */
+ * and at a barrier alike. Rank 0 caches Y, which nobody writes, two regions
+ * or more from everything the writer writes (a region is 256 KiB of the
+ * default 1 GiB space), so Y must stay cached (where rank 0 fetched it: with
+ * node sharing it reads Y in place). Before the regions, a lapped writer made
+ * every reader drop its whole cache, Y included. */
 MT_MDSM_TEST(notices, ring_overflow_invalidates_only_the_regions_written)
 {
     int n = mdsm_nranks(), me = mdsm_rank(), writer = n - 1;
     long ps = mdsm_page_size();
-    size_t small = (size_t)(2 * n + 2) * (size_t)ps, far_bytes = (size_t)4 << 20;
+    size_t region = region_bytes(ps);
+    MT_ASSERT(region > 0);
+    size_t small = (size_t)(2 * n + 2) * (size_t)ps, far_bytes = 8 * region;
     char *base = mdsm_alloc(small), *far = mdsm_alloc(far_bytes);
     MT_ASSERT(base != NULL && far != NULL);
     int64_t *flag = (int64_t *)base, *counter = (int64_t *)(base + ps);
@@ -106,8 +128,8 @@ MT_MDSM_TEST(notices, ring_overflow_invalidates_only_the_regions_written)
             x = (volatile uint64_t *)(base + (size_t)p * (size_t)ps);
     for (size_t off = 0; off < far_bytes && y == NULL; off += (size_t)ps) {
         char *q = far + off;
-        size_t gap = q > base ? (size_t)(q - base) : (size_t)(base + small - q);
-        if (gap >= ((size_t)1 << 20) && mdsm_home_of(q) != 0)
+        size_t gap = q > base ? (size_t)(q - (base + small)) : (size_t)(base - q);
+        if (gap >= 2 * region && mdsm_home_of(q) != 0)
             y = (volatile uint64_t *)q;
     }
     MT_ASSERT(x != NULL && (n == 1 || y != NULL));

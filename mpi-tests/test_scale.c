@@ -335,10 +335,12 @@ MT_MDSM_TEST(scale, lock_grant_carries_only_recent_writers)
 
 /* A lock left free keeps its last holder's vector at its home in the grant's
  * encoding (the ranks that wrote since the barrier): the next holder reads it
- * in one get of at most 256 bytes, where the whole vector took 8 (N + 2):
- * 528 bytes in all at 64 ranks. After a barrier, the vector left before it
- * still decodes against the new holder's base: no read of every rank's
- * head (N - 1 gets). Each holder sees the last one's write. */
+ * in one get of at most 256 bytes. The whole vector took 8N, 516 bytes in all
+ * at 64 ranks: from 41 ranks up (the scale tier's 64) the bound fails
+ * without the encoding. After a barrier, the vector left before it still
+ * decodes against the new holder's base, with no read of every rank's head
+ * (N - 1 gets, as a sparse vector from another barrier would otherwise
+ * cost). Each holder sees the last one's write. */
 MT_MDSM_TEST(scale, free_lock_leaves_a_short_vector_at_its_home)
 {
     int n = mdsm_nranks(), me = mdsm_rank(), last = n - 1;

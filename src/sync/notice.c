@@ -281,7 +281,10 @@ static int fetch_entries(int r, uint64_t from, uint64_t to, uint32_t *dst)
 }
 
 /* Writer r lapped its ring past seen[r]: marks the regions it stamped since,
- * for invalidate_stale. If its stamps cannot be read, every region. */
+ * for invalidate_stale. If its stamps cannot be read, every region. Like the
+ * log's entries, each stamp is an aligned 8-byte word read by MPI_Get while
+ * its owner may store to it: a stamp only grows, and is read whole on every
+ * transport MPI runs over here (MPI itself promises no atomicity for it). */
 static int mark_lapped(int r)
 {
     int rc = rma_meta_get_nb(r, mdsm_meta.stamps, stamps, META_REGIONS * sizeof(*stamps));
