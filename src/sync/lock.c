@@ -42,8 +42,9 @@
  * rank (notice_pack_recent): a successor that misses only those reads no
  * log. Layout: [0] lock id, then the vector as notice_vector_encode writes
  * it (the ranks that wrote since the last barrier), then at most GRANT_PACK
- * words. */
-#define GRANT_PACK     256
+ * words: 8 KiB, room for about 200 writers' last notices (3 + k words each),
+ * where each writer left out costs the successor 2-3 gets on its way in. */
+#define GRANT_PACK     1024
 #define GRANT_WORDS(n) ((n) + 3 + GRANT_PACK)
 /* A free lock's home vector is read in one get of this many words (the
  * encoding of up to 15 ranks that wrote since the barrier), a second get
