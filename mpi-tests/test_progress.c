@@ -3,7 +3,11 @@
  * calling MPI or mdsm. Rank 0 spins on local memory for 2 s; meanwhile rank 1
  * faults on pages homed on rank 0 that it never cached (reads and a write),
  * takes and drops lock 0 (homed on rank 0) and does an atomic on a cell homed
- * on rank 0, timing each: each must complete within 50 ms. The other ranks
+ * on rank 0, timing each: each must complete within 250 ms. Without progress
+ * each would wait out rank 0's computing (1.8 s); the bound leaves room for the
+ * tails of sanitizer builds on oversubscribed hosts over TCP (50.6 ms seen in
+ * CI with ASan at 4 ranks on 2 cores). The 1 ms goal for the worst stall is
+ * perf/bench_stall's to show, not a timed test's. The other ranks
  * sleep through the window so that the two cores are left to ranks 0 and 1.
  * At 1 rank the test only checks that the same program runs. A second test
  * checks that ranks waiting in collectives leave the CPU to the others.
@@ -18,7 +22,7 @@
 #define COMPUTE_S    2.0
 #define MEASURE_AT_S 0.2
 #define WINDOW_END_S 2.3
-#define LIMIT_S      0.050
+#define LIMIT_S      0.250
 enum { PROBE_PAGES = 4 };
 
 static uint8_t page_value(int p)
