@@ -344,8 +344,8 @@ static int write_diff(uint64_t page, struct cache_page *p, int update, int *put)
                    : diff_runs(view, twin, c.page_size, c.runs, &changed);
     if (n == 0)
         return MDSM_OK;
-    int rc = rma_put_runs(mdsm_space.pages[page].home, space_disp(page),
-                          (const char *)(update ? twin : view), c.runs, n);
+    int rc = rma_put_runs(space_home(page), space_disp(page), (const char *)(update ? twin : view),
+                          c.runs, n);
     if (rc != MDSM_OK)
         return rc;
     *put = 1;
@@ -597,7 +597,7 @@ static void claim_run(struct run *r, uint64_t from, uint64_t limit, int home)
     for (; n < limit && r->page + n * r->stride < c.npages; n++) {
         uint64_t page = r->page + n * r->stride;
         struct cache_page *q = &c.pages[page];
-        if (q->state != PAGE_INVALID || q->fetching || mdsm_space.pages[page].home != home)
+        if (q->state != PAGE_INVALID || q->fetching || space_home(page) != home)
             break;
         if (q->slot == NO_SLOT) {
             uint64_t slot = spare_slot();
@@ -707,7 +707,7 @@ static int get_run(const struct run *r, int home, unsigned char *twin)
  * invalidated meanwhile stays INVALID and faults again. */
 static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
 {
-    int home = mdsm_space.pages[page].home;
+    int home = space_home(page);
     check_thread();
     p->fetching = 1;
     p->stale = 0;
@@ -755,7 +755,7 @@ int cache_prefetch(uint64_t first, uint64_t npages)
         }
         if (c.maps + 2 > c.budget) /* a run may add two mappings; a hint never evicts */
             break;
-        int home = mdsm_space.pages[page].home;
+        int home = space_home(page);
         uint64_t left = end - page;
         struct run r = {page, 0, 1};
         claim_run(&r, 0, left < HINT_RUN_MAX ? left : HINT_RUN_MAX, home);
@@ -776,7 +776,7 @@ int cache_prefetch(uint64_t first, uint64_t npages)
  * is this rank's own and no other node has fetched it. */
 static int untracked(uint64_t page, const struct cache_page *p)
 {
-    return mdsm_space.untracked || (mdsm_space.pages[page].home == mdsm_space.rank && !p->shared);
+    return mdsm_space.untracked || (space_home(page) == mdsm_space.rank && !p->shared);
 }
 
 static int resolve(void *addr, uint64_t page, struct cache_page *p, int is_write)
@@ -904,8 +904,7 @@ static void protect_listed(int prot, int (*which)(const struct cache_page *))
 static void now_shared(uint64_t page)
 {
     struct cache_page *p = &c.pages[page];
-    if (mdsm_space.pages[page].alloc == 0 || mdsm_space.pages[page].home != mdsm_space.rank ||
-        p->shared)
+    if (space_home(page) != mdsm_space.rank || p->shared)
         return;
     p->shared = 1;
     if (p->state == PAGE_HOME_OPEN && c.maps + 2 > c.budget) {
@@ -984,7 +983,7 @@ static void track_home_pages(void)
             uint64_t page = c.dirty[j];
             struct cache_page *p = &c.pages[page];
             const unsigned char *mem = (const unsigned char *)space_page_addr(page);
-            int keep = run <= max_run && mdsm_space.pages[page].home == mdsm_space.rank &&
+            int keep = run <= max_run && space_home(page) == mdsm_space.rank &&
                        (p->hot || (p->closed_at && p->closed_at == (uint8_t)(c.releases - 1)));
             if (p->hot) {
                 if (diff_update(mem, hot_twin(p), c.page_size) && keep)
@@ -1147,7 +1146,7 @@ static int refresh_get(uint64_t page, struct cache_page *p, void *buf)
     p->stale = 0;
     c.nfetching++;
     pthread_mutex_unlock(&mu);
-    int rc = rma_get(mdsm_space.pages[page].home, space_disp(page), buf, c.page_size);
+    int rc = rma_get(space_home(page), space_disp(page), buf, c.page_size);
     pthread_mutex_lock(&mu);
     p->fetching = 0;
     c.nfetching--;
@@ -1309,10 +1308,14 @@ int cache_fit_alloc(uint64_t start, uint64_t npages, size_t bytes, int *lazy)
 static void add_span(uint64_t start, uint64_t npages)
 {
     uint64_t lo = UINT64_MAX, hi = 0;
-    for (uint64_t pg = start; pg < start + npages; pg++) {
-        if (mdsm_space.pages[pg].home == mdsm_space.rank) {
+    struct space_rec r;
+    if (!space_lookup(start, &r))
+        return;
+    for (uint64_t pg = start, end; pg < start + npages; pg = end) { /* run by run */
+        end = space_rec_run_end(&r, pg);
+        if (space_rec_home(&r, pg) == mdsm_space.rank) {
             lo = lo == UINT64_MAX ? pg : lo;
-            hi = pg;
+            hi = end - 1;
         }
     }
     if (c.classify && lo != UINT64_MAX && c.nspans < c.cap_spans)

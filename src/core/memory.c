@@ -43,8 +43,9 @@ static void *alloc(size_t bytes)
         return NULL;
     }
     uint64_t npages = (bytes + mdsm_space.page_size - 1) >> mdsm_space.page_shift, start = 0;
-    int idx = space_alloc(npages, &start), lazy = 0;
-    rc = idx >= 0 ? MDSM_OK : idx;
+    int lazy = 0, recorded = 0;
+    rc = space_alloc(npages, &start);
+    recorded = rc == MDSM_OK;
     if (rc == MDSM_ERR_OUT_OF_SPACE)
         rc = mdsm_fail(rc, "mdsm_alloc(%zu): no free range of %llu pages in the space", bytes,
                        (unsigned long long)npages);
@@ -53,11 +54,11 @@ static void *alloc(size_t bytes)
     if (rc == MDSM_OK)
         rc = cache_fit_alloc(start, npages, bytes, &lazy);
     if (rc == MDSM_OK)
-        rc = space_map_homes(idx, lazy);
+        rc = space_map_homes(start, lazy);
     rc = mdsm_agree(mdsm_ctx.comm, rc, "mdsm_alloc");
     if (rc != MDSM_OK) {
-        if (idx >= 0)
-            space_free(idx);
+        if (recorded)
+            space_free(start);
         return NULL;
     }
     space_alloc_agreed(npages);
@@ -67,14 +68,15 @@ static void *alloc(size_t bytes)
 
 static int free_alloc(void *ptr)
 {
-    int rc, idx = -1;
+    int rc, found = 0;
+    struct space_rec r;
     if (space_contains(ptr) && ((uintptr_t)ptr & (mdsm_space.page_size - 1)) == 0)
-        idx = space_find_alloc(space_page_of(ptr));
+        found = space_lookup(space_page_of(ptr), &r) && r.start == space_page_of(ptr);
     int same = 0, any_invalid = 0;
-    rc = agree_on((uint64_t)(uintptr_t)ptr, idx < 0, &same, &any_invalid);
+    rc = agree_on((uint64_t)(uintptr_t)ptr, !found, &same, &any_invalid);
     if (rc != MDSM_OK)
         return rc;
-    if (idx < 0)
+    if (!found)
         return mdsm_fail(MDSM_ERR_NOT_ALLOCATION, "mdsm_free(%p): not the start of an allocation",
                          ptr);
     if (any_invalid)
@@ -82,15 +84,14 @@ static int free_alloc(void *ptr)
                          ptr);
     if (!same)
         return mdsm_fail(MDSM_ERR_MISMATCH, "mdsm_free(%p): ranks passed different pointers", ptr);
-    const struct space_alloc *a = &mdsm_space.allocs[idx];
-    cache_on_free(a->start, a->npages);
+    cache_on_free(r.start, r.npages);
     /* Nobody may still read this rank's share when it is zeroed. */
     MPI_Request req;
     if (MPI_Ibarrier(mdsm_ctx.comm, &req) != MPI_SUCCESS ||
         progress_wait_request(&req) != MPI_SUCCESS)
         return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_free: MPI_Ibarrier failed");
     stats_collective(0);
-    return space_free(idx);
+    return space_free(r.start);
 }
 
 /* Both are collective: the watchdog reports a rank left waiting in them. */
@@ -122,9 +123,10 @@ int mdsm_home_of(const void *addr)
     int rc = mdsm_check_session("mdsm_home_of");
     if (rc != MDSM_OK)
         return rc;
-    if (!space_contains(addr) || mdsm_space.pages[space_page_of(addr)].alloc == 0)
+    int home = space_contains(addr) ? space_home(space_page_of(addr)) : -1;
+    if (home < 0)
         return mdsm_fail(MDSM_ERR_NOT_GLOBAL, "mdsm_home_of(%p): not in global memory", addr);
-    return mdsm_space.pages[space_page_of(addr)].home;
+    return home;
 }
 
 long mdsm_page_size(void)
@@ -144,8 +146,9 @@ int mdsm_prefetch(const void *addr, size_t len)
                          "mdsm_prefetch(%p, %zu): the range is not inside mdsm global memory", addr,
                          len);
     uint64_t first = space_page_of(addr), end = space_page_of(last) + 1;
-    for (uint64_t p = first; p < end; p++)
-        if (mdsm_space.pages[p].alloc == 0)
+    struct space_rec r;
+    for (uint64_t p = first; p < end; p = r.start + r.npages) /* allocation by allocation */
+        if (!space_lookup(p, &r))
             return mdsm_fail(MDSM_ERR_NOT_GLOBAL,
                              "mdsm_prefetch(%p, %zu): %p is not in a live allocation", addr, len,
                              (const void *)space_page_addr(p));

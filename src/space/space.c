@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,20 +220,13 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     rc = open_files(s);
     if (rc != MDSM_OK)
         goto err_files;
-    sp->pages = lazy_array(sp->npages * sizeof(*sp->pages));
-    if (!sp->pages) {
-        rc = mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: page table: %s", strerror(errno));
-        goto err_files;
-    }
     if (extent_pool_init(&sp->va, sp->npages)) {
         rc = mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "space: extent pool");
-        goto err_pool;
+        extent_pool_fini(&sp->va);
+        goto err_files;
     }
     return MDSM_OK;
 
-err_pool:
-    extent_pool_fini(&sp->va);
-    munmap(sp->pages, sp->npages * sizeof(*sp->pages));
 err_files:
     close_files();
     munmap(sp->base, sp->size);
@@ -245,9 +239,11 @@ static void release(int keep_reserved)
     struct space *sp = &mdsm_space;
     if (!sp->base)
         return;
-    free(sp->allocs);
+    free(sp->recs);
+    for (size_t i = 0; i < sp->nretired; i++)
+        free(sp->retired[i]);
+    free(sp->retired);
     extent_pool_fini(&sp->va);
-    munmap(sp->pages, sp->npages * sizeof(*sp->pages));
     close_files();
     /* One mapping over the range drops every home and cached page at once. */
     if (keep_reserved &&
@@ -296,49 +292,129 @@ int space_range_mapped(const void *addr, size_t len)
     return 1;
 }
 
-/* Home of page i of an allocation split into shares of chunk pages, the
- * first share on rank first. */
-static int place(uint64_t i, uint64_t chunk, int nranks, int dist, int first)
+/* ---- Allocation records ------------------------------------------------ */
+
+/* The seqlock's writer side (space.h: recs_seq). Only the thread in a
+ * collective call writes, so the count needs no read-modify-write. */
+static void recs_write_begin(struct space *sp)
 {
-    uint64_t r = dist == MDSM_DIST_CYCLIC ? i % (uint64_t)nranks : i / chunk;
-    return (int)((r + (uint64_t)first) % (uint64_t)nranks);
+    __atomic_store_n(&sp->recs_seq, sp->recs_seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void recs_write_end(struct space *sp)
+{
+    __atomic_store_n(&sp->recs_seq, sp->recs_seq + 1, __ATOMIC_RELEASE);
+}
+
+/* Index of the last record starting at or before page in t[0, n); -1 if none. */
+static long recs_floor(const struct space_rec *t, size_t n, uint64_t page)
+{
+    size_t lo = 0, hi = n; /* t[lo-1].start <= page < t[hi].start */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (__atomic_load_n(&t[mid].start, __ATOMIC_RELAXED) <= page)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (long)lo - 1;
+}
+
+int space_lookup(uint64_t page, struct space_rec *r)
+{
+    const struct space *sp = &mdsm_space;
+    for (;;) {
+        uint64_t seq = __atomic_load_n(&sp->recs_seq, __ATOMIC_ACQUIRE);
+        if (seq & 1) {
+            sched_yield(); /* a collective call is changing the records */
+            continue;
+        }
+        /* The count first: a count raised past the old array's room was
+         * stored (release) after the larger array was published. */
+        size_t n = __atomic_load_n(&sp->nrecs, __ATOMIC_ACQUIRE);
+        const struct space_rec *t = __atomic_load_n(&sp->recs, __ATOMIC_ACQUIRE);
+        long i = recs_floor(t, n, page);
+        int found = 0;
+        if (i >= 0) {
+            const struct space_rec *q = &t[i];
+            r->start = __atomic_load_n(&q->start, __ATOMIC_RELAXED);
+            r->npages = __atomic_load_n(&q->npages, __ATOMIC_RELAXED);
+            r->chunk = __atomic_load_n(&q->chunk, __ATOMIC_RELAXED);
+            r->first = __atomic_load_n(&q->first, __ATOMIC_RELAXED);
+            found = page - r->start < r->npages;
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&sp->recs_seq, __ATOMIC_RELAXED) == seq)
+            return found;
+    }
+}
+
+/* Room for one more record; the old array is kept for readers still in it. */
+static int recs_reserve(struct space *sp)
+{
+    if (sp->nrecs < sp->cap_recs)
+        return MDSM_OK;
+    size_t cap = sp->cap_recs ? 2 * sp->cap_recs : 16;
+    struct space_rec *t = malloc(cap * sizeof(*t));
+    struct space_rec **old = realloc(sp->retired, (sp->nretired + 1) * sizeof(*old));
+    if (old)
+        sp->retired = old;
+    if (!t || !old) {
+        free(t);
+        return MDSM_ERR_NO_MEMORY;
+    }
+    if (sp->nrecs)
+        memcpy(t, sp->recs, sp->nrecs * sizeof(*t));
+    if (sp->recs)
+        sp->retired[sp->nretired++] = sp->recs;
+    __atomic_store_n(&sp->recs, t, __ATOMIC_RELEASE);
+    sp->cap_recs = cap;
+    return MDSM_OK;
+}
+
+static void recs_store(struct space_rec *q, const struct space_rec *v)
+{
+    __atomic_store_n(&q->start, v->start, __ATOMIC_RELAXED);
+    __atomic_store_n(&q->npages, v->npages, __ATOMIC_RELAXED);
+    __atomic_store_n(&q->chunk, v->chunk, __ATOMIC_RELAXED);
+    __atomic_store_n(&q->first, v->first, __ATOMIC_RELAXED);
+}
+
+/* Moves records [from, nrecs) by one place, up (+1) or down (-1). */
+static void recs_shift(struct space *sp, size_t from, int up)
+{
+    if (up)
+        for (size_t i = sp->nrecs; i > from; i--)
+            recs_store(&sp->recs[i], &sp->recs[i - 1]);
+    else
+        for (size_t i = from; i + 1 < sp->nrecs; i++)
+            recs_store(&sp->recs[i], &sp->recs[i + 1]);
 }
 
 int space_alloc(uint64_t npages, uint64_t *start_out)
 {
     struct space *sp = &mdsm_space;
-    uint64_t chunk = (npages + (uint64_t)sp->nranks - 1) / (uint64_t)sp->nranks;
     uint64_t start;
+    if (recs_reserve(sp) != MDSM_OK)
+        return MDSM_ERR_NO_MEMORY;
     if (extent_take(&sp->va, npages, &start) != 0)
         return MDSM_ERR_OUT_OF_SPACE;
-    /* Reuse a dead record (the same one on every rank: records are kept in step). */
-    int idx = -1;
-    for (size_t i = 0; i < sp->nallocs && idx < 0; i++)
-        if (!sp->allocs[i].live)
-            idx = (int)i;
-    if (idx < 0 && sp->nallocs == sp->cap_allocs) {
-        size_t cap = sp->cap_allocs ? 2 * sp->cap_allocs : 16;
-        struct space_alloc *a = realloc(sp->allocs, cap * sizeof(*a));
-        if (!a) {
-            extent_give(&sp->va, start, npages);
-            return MDSM_ERR_NO_MEMORY;
-        }
-        sp->allocs = a;
-        sp->cap_allocs = cap;
-    }
-    if (idx < 0)
-        idx = (int)sp->nallocs++;
-    sp->allocs[idx] = (struct space_alloc){start, npages, 1};
     /* An allocation of fewer pages than ranks starts where the last such one
      * ended (space_alloc_agreed moves it on), so that small allocations
      * spread over the ranks; larger ones start on rank 0 (rank r's share is
      * the r-th). Every rank computes the same: allocations are collective. */
-    int first = npages < (uint64_t)sp->nranks ? sp->small_first : 0;
-    for (uint64_t i = 0; i < npages; i++)
-        sp->pages[start + i] = (struct space_page){
-            place(i, chunk, sp->nranks, sp->distribution, first), (uint32_t)idx + 1};
+    struct space_rec rec = {start, npages,
+                            (npages + (uint64_t)sp->nranks - 1) / (uint64_t)sp->nranks,
+                            npages < (uint64_t)sp->nranks ? sp->small_first : 0};
+    size_t at = (size_t)(recs_floor(sp->recs, sp->nrecs, start) + 1);
+    recs_write_begin(sp);
+    recs_shift(sp, at, 1);
+    recs_store(&sp->recs[at], &rec);
+    __atomic_store_n(&sp->nrecs, sp->nrecs + 1, __ATOMIC_RELEASE);
+    recs_write_end(sp);
     *start_out = start;
-    return idx;
+    return MDSM_OK;
 }
 
 void space_alloc_agreed(uint64_t npages)
@@ -363,46 +439,43 @@ static int map_home_run(uint64_t page, uint64_t n, int prot)
     return MDSM_OK;
 }
 
-/* A new allocation's page homed on this node: inaccessible when lazy,
- * read-only where its first write must be noticed. */
-static int home_prot(uint64_t page, int lazy)
+/* A new allocation's pages homed on this node on rank home: inaccessible when
+ * lazy, read-only where their first write must be noticed. */
+static int home_prot(int home, int lazy)
 {
     if (lazy)
         return PROT_NONE;
-    return space_open_at_alloc(page) ? PROT_READ | PROT_WRITE : PROT_READ;
+    return mdsm_space.untracked || home == mdsm_space.rank ? PROT_READ | PROT_WRITE : PROT_READ;
 }
 
-int space_map_homes(int idx, int lazy)
+int space_map_homes(uint64_t start, int lazy)
 {
     struct space *sp = &mdsm_space;
-    const struct space_alloc *a = &sp->allocs[idx];
+    struct space_rec r;
+    if (!space_lookup(start, &r))
+        return mdsm_fail_internal(MDSM_ERR_INTERNAL, "space: no allocation at page %llu",
+                                  (unsigned long long)start);
     /* Lazy without sharing: the pages are already there, inaccessible. */
     if (lazy && !sp->sharing)
         return MDSM_OK;
-    uint64_t end = a->start + a->npages;
-    for (uint64_t p = a->start; p < end;) {
-        if (!space_node_homed(p)) {
-            p++;
+    uint64_t end = r.start + r.npages;
+    /* Runs of pages with one home, joined while homed on this node alike. */
+    for (uint64_t p = r.start; p < end;) {
+        int home = space_rec_home(&r, p);
+        uint64_t q = space_rec_run_end(&r, p);
+        if (!sp->shares[home]) {
+            p = q;
             continue;
         }
-        int prot = home_prot(p, lazy);
-        uint64_t q = p + 1;
-        while (q < end && space_node_homed(q) && home_prot(q, lazy) == prot)
-            q++;
+        int prot = home_prot(home, lazy);
+        while (q < end && sp->shares[space_rec_home(&r, q)] &&
+               home_prot(space_rec_home(&r, q), lazy) == prot)
+            q = space_rec_run_end(&r, q);
         if (map_home_run(p, q - p, prot) != MDSM_OK)
             return MDSM_ERR_NO_MEMORY;
         p = q;
     }
     return MDSM_OK;
-}
-
-int space_find_alloc(uint64_t start)
-{
-    struct space *sp = &mdsm_space;
-    if (start >= sp->npages || sp->pages[start].alloc == 0)
-        return -1;
-    int idx = (int)sp->pages[start].alloc - 1;
-    return sp->allocs[idx].live && sp->allocs[idx].start == start ? idx : -1;
 }
 
 void space_discard_copies(uint64_t page, uint64_t n)
@@ -412,25 +485,32 @@ void space_discard_copies(uint64_t page, uint64_t n)
               (off_t)(n << sp->page_shift));
 }
 
-int space_free(int idx)
+int space_free(uint64_t start)
 {
     struct space *sp = &mdsm_space;
-    struct space_alloc *a = &sp->allocs[idx];
-    size_t len = a->npages << sp->page_shift;
+    struct space_rec r;
+    if (!space_lookup(start, &r) || r.start != start)
+        return MDSM_ERR_NOT_ALLOCATION;
+    size_t len = r.npages << sp->page_shift;
     /* Back to the own file, inaccessible: one mapping with its neighbours again. */
-    mmap(space_page_addr(a->start), len, PROT_NONE, FILE_FLAGS | MAP_FIXED, sp->own_fd,
-         (off_t)space_disp(a->start));
-    for (uint64_t p = a->start; p < a->start + a->npages; p++) {
-        if (sp->pages[p].home == sp->rank) /* others' fetches are over: the ranks synchronised */
-            __atomic_store_n(space_sharers(p), 0, __ATOMIC_RELAXED);
-        sp->pages[p] = (struct space_page){0, 0};
+    mmap(space_page_addr(r.start), len, PROT_NONE, FILE_FLAGS | MAP_FIXED, sp->own_fd,
+         (off_t)space_disp(r.start));
+    /* This rank's sharer bytes: others' fetches are over (the ranks synchronised). */
+    for (uint64_t p = r.start, q; p < r.start + r.npages; p = q) {
+        q = space_rec_run_end(&r, p);
+        if (space_rec_home(&r, p) == sp->rank)
+            memset(space_sharers(p), 0, q - p);
     }
     /* Zero the memory (and give it back) for the next user. */
-    space_discard_copies(a->start, a->npages);
+    space_discard_copies(r.start, r.npages);
     if (sp->sharing && sp->node_leader)
         fallocate(sp->node_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  (off_t)space_disp(a->start), (off_t)len);
-    extent_give(&sp->va, a->start, a->npages);
-    a->live = 0;
+                  (off_t)space_disp(r.start), (off_t)len);
+    extent_give(&sp->va, r.start, r.npages);
+    size_t at = (size_t)recs_floor(sp->recs, sp->nrecs, start);
+    recs_write_begin(sp);
+    recs_shift(sp, at, 0);
+    __atomic_store_n(&sp->nrecs, sp->nrecs - 1, __ATOMIC_RELEASE);
+    recs_write_end(sp);
     return MDSM_OK;
 }

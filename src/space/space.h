@@ -30,14 +30,13 @@
 #include "config/config.h"
 #include "space/extent.h"
 
-struct space_page {
-    int32_t home;   /* home rank; meaningful only while alloc != 0 */
-    uint32_t alloc; /* index + 1 of the owning allocation; 0 when free */
-};
-
-struct space_alloc {
+/* A live allocation: where it lies and how its pages are homed. A page's
+ * home is computed from it (space_rec_home), so that no rank keeps a table
+ * over every allocated page. */
+struct space_rec {
     uint64_t start, npages; /* global pages */
-    int live;
+    uint64_t chunk;         /* pages per share: ceil(npages / nranks) */
+    int64_t first;          /* home of the first share (small allocations rotate it) */
 };
 
 struct space {
@@ -61,10 +60,17 @@ struct space {
     int untracked;          /* all ranks share one node: home pages open, writes not noticed */
     uint8_t *shares;        /* per rank: its home pages are used in place here */
     char sharing_note[192]; /* why sharing is off, when it was wanted */
-    struct space_page *pages;
     struct extent_pool va;
-    struct space_alloc *allocs;
-    size_t nallocs, cap_allocs;
+    /* The live allocations sorted by start. Any thread looks pages up
+     * (space_lookup: faults, mdsm_home_of) while the one thread of the rank in
+     * mdsm_alloc or mdsm_free changes them: recs_seq is odd during a change
+     * and readers retry, and an array replaced to grow stays allocated until
+     * space_fini, so that a reader never reads freed memory. */
+    struct space_rec *recs;
+    size_t nrecs, cap_recs;
+    uint64_t recs_seq;
+    struct space_rec **retired;
+    size_t nretired;
 };
 
 extern struct space mdsm_space;
@@ -97,8 +103,9 @@ void space_forget_in_child(void);
 int space_range_mapped(const void *addr, size_t len);
 
 /* Local part of a collective allocation of npages: picks the range (the same
- * on every rank) and records homes; maps nothing yet (space_map_homes).
- * Returns the allocation index, or a negative status. */
+ * on every rank) and records its homes; maps nothing yet (space_map_homes).
+ * O(log allocations): no work per page. MDSM_OK, MDSM_ERR_OUT_OF_SPACE or
+ * MDSM_ERR_NO_MEMORY. */
 int space_alloc(uint64_t npages, uint64_t *start);
 /* Every rank's space_alloc of npages succeeded: the next small allocation
  * starts after this one (called on every rank, or on none). */
@@ -108,15 +115,43 @@ void space_alloc_agreed(uint64_t npages);
  * read-only so that the first write of an interval is noticed (read-write
  * when untracked, and this rank's own home pages, which nobody caches yet); with lazy,
  * inaccessible instead (the cache maps each at its first access), which needs
- * no mapping of its own where the node file is the own file. */
-int space_map_homes(int idx, int lazy);
+ * no mapping of its own where the node file is the own file. Works per run of
+ * pages with one home: O(ranks) for block distribution. */
+int space_map_homes(uint64_t start, int lazy);
 
-/* Finds the live allocation starting exactly at page start; -1 if none. */
-int space_find_alloc(uint64_t start);
+/* 1 and the allocation holding page in *r; 0 when no live allocation holds
+ * it. Any thread, lock-free: O(log allocations). */
+int space_lookup(uint64_t page, struct space_rec *r);
 
-/* Unmaps allocation idx, gives its memory back (cached copies; home pages by
- * the node's leader) and frees the range. The ranks must have synchronised. */
-int space_free(int idx);
+/* Unmaps the allocation starting at page start, gives its memory back
+ * (cached copies; home pages by the node's leader) and frees the range. The
+ * ranks must have synchronised. MDSM_ERR_NOT_ALLOCATION if none starts there. */
+int space_free(uint64_t start);
+
+/* Home of page (inside r): block distribution puts share k of chunk pages on
+ * rank first + k, cyclic puts page i on rank first + i (mod nranks). */
+static inline int space_rec_home(const struct space_rec *r, uint64_t page)
+{
+    uint64_t i = page - r->start, n = (uint64_t)mdsm_space.nranks;
+    uint64_t k = mdsm_space.distribution == MDSM_DIST_CYCLIC ? i % n : i / r->chunk;
+    return (int)((k + (uint64_t)r->first) % n);
+}
+
+/* Pages from page on (inside r) with page's home: [page, end). */
+static inline uint64_t space_rec_run_end(const struct space_rec *r, uint64_t page)
+{
+    if (mdsm_space.distribution == MDSM_DIST_CYCLIC)
+        return page + 1;
+    uint64_t end = (((page - r->start) / r->chunk) + 1) * r->chunk;
+    return r->start + (end < r->npages ? end : r->npages);
+}
+
+/* Home rank of page; -1 when no live allocation holds it. Any thread. */
+static inline int space_home(uint64_t page)
+{
+    struct space_rec r;
+    return space_lookup(page, &r) ? space_rec_home(&r, page) : -1;
+}
 
 static inline int space_contains(const void *addr)
 {
@@ -156,7 +191,8 @@ static inline char *space_cache_view(uint64_t page)
  * pages always are). */
 static inline int space_node_homed(uint64_t page)
 {
-    return mdsm_space.shares[mdsm_space.pages[page].home];
+    int home = space_home(page);
+    return home >= 0 && mdsm_space.shares[home];
 }
 
 /* The sharer bytes (see the top), page aligned: page's byte in the home
@@ -195,7 +231,7 @@ static inline uint8_t *space_scratch(void)
  * (untracked), or it is this rank's own and nobody has fetched it yet. */
 static inline int space_open_at_alloc(uint64_t page)
 {
-    return mdsm_space.untracked || mdsm_space.pages[page].home == mdsm_space.rank;
+    return mdsm_space.untracked || space_home(page) == mdsm_space.rank;
 }
 
 /* Gives the memory of [page, page+n) in the own file back (its copies read as

@@ -18,14 +18,14 @@ static int locate(const char *call, const int64_t *addr, int *home, uint64_t *di
     int rc = mdsm_check_initialized(call);
     if (rc != MDSM_OK)
         return rc;
-    if (!space_contains(addr) || mdsm_space.pages[space_page_of(addr)].alloc == 0)
+    *home = space_contains(addr) ? space_home(space_page_of(addr)) : -1;
+    if (*home < 0)
         return mdsm_fail(MDSM_ERR_NOT_GLOBAL, "%s: %p is not in mdsm global memory", call,
                          (const void *)addr);
     if ((uintptr_t)addr % 8 != 0)
         return mdsm_fail(MDSM_ERR_ALIGNMENT, "%s: %p is not 8-byte aligned", call,
                          (const void *)addr);
     uint64_t page = space_page_of(addr);
-    *home = mdsm_space.pages[page].home;
     *disp = space_disp(page) + (uint64_t)((const char *)addr - space_page_addr(page));
     return MDSM_OK;
 }
