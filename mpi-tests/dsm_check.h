@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -70,6 +71,21 @@ static inline void dc_sleep_until(double t)
 /* Seconds any single wait in a test may take before the test gives up on it:
  * far above what a healthy run needs, far below the harness's MT_TIMEOUT. */
 #define DC_WAIT_LIMIT_S 30.0
+
+/* The space in force (MDSM_SPACE_SIZE, e.g. "1G") in bytes; 0 if unreadable. */
+static inline unsigned long long dc_space_bytes(void)
+{
+    for (int i = 0; i < mdsm_config_num_vars(); i++) {
+        mdsm_config_var_t v;
+        if (mdsm_config_var(i, &v) != MDSM_OK || strcmp(v.name, "MDSM_SPACE_SIZE") != 0)
+            continue;
+        char *end;
+        unsigned long long size = strtoull(v.value, &end, 10);
+        const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
+        return size << (u ? 10 * (u - units + 1) : 0);
+    }
+    return 0;
+}
 
 /* Polls the mdsm atomic at flag until it reads at least want, for at most
  * DC_WAIT_LIMIT_S; returns the last value read (the caller checks it). */

@@ -166,6 +166,22 @@ static inline long long dc_pss_kb(void)
     return seen ? total : -1;
 }
 
+/* This process's anonymous resident memory in kB ("RssAnon:" of
+ * /proc/self/status); -1 if it cannot be read. */
+static inline long long dc_rss_anon_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    long long kb = -1;
+    char line[256];
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "RssAnon: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
 /* The first n_max pages of [base, base + npages pages) homed on rank, every
  * step-th of them; returns how many were stored in out. */
 static inline size_t dc_pages_homed_on(volatile void *base, size_t npages, int rank, size_t step,

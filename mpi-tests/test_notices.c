@@ -89,20 +89,12 @@ MT_MDSM_TEST(notices, release_visible_after_writer_laps_its_ring)
  * rule: a power of two of pages), from MDSM_SPACE_SIZE; 0 if unreadable. */
 static size_t region_bytes(long ps)
 {
-    for (int i = 0; i < mdsm_config_num_vars(); i++) {
-        mdsm_config_var_t v;
-        if (mdsm_config_var(i, &v) != MDSM_OK || strcmp(v.name, "MDSM_SPACE_SIZE") != 0)
-            continue;
-        char *end;
-        unsigned long long size = strtoull(v.value, &end, 10);
-        const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
-        size <<= u ? 10 * (u - units + 1) : 0;
-        unsigned long long npages = size / (unsigned long long)ps, shift = 0;
-        while (npages > 0 && (npages - 1) >> shift >= 4096)
-            shift++;
-        return (size_t)ps << shift;
-    }
-    return 0;
+    unsigned long long npages = dc_space_bytes() / (unsigned long long)ps, shift = 0;
+    if (npages == 0)
+        return 0;
+    while ((npages - 1) >> shift >= 4096)
+        shift++;
+    return (size_t)ps << shift;
 }
 
 /* A writer that laps its ring costs its readers only their copies in the

@@ -18,7 +18,10 @@
 #include "stats/stats.h"
 #include "watchdog/watchdog.h"
 
-#define NO_SLOT UINT64_MAX
+/* Slot 0 is never used, so that a zeroed entry (a page never touched) holds
+ * no slot: remote pages' entries are written only once they are accessed. */
+#define NO_SLOT 0
+#define NO_PAGE UINT64_MAX
 
 /* Twins for home pages kept writable across releases: at most HOT_MAX pages
  * and HOT_BYTES of memory (at least one page). Each costs a page compare per
@@ -56,7 +59,7 @@ static struct {
     size_t page_size;
     uint64_t npages;
     uint64_t nslots;
-    uint64_t *slot_page;  /* page holding each slot below fresh, or NO_SLOT */
+    uint64_t *slot_page;  /* page holding each slot below fresh, or NO_PAGE */
     uint64_t *free_slots; /* stack of released slots */
     uint64_t nfree;
     uint64_t fresh;     /* slots from here on were never used: tables stay untouched */
@@ -194,7 +197,7 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
     memset(&c, 0, sizeof(c));
     c.npages = mdsm_space.npages;
     c.page_size = s->page_size;
-    c.nslots = s->cache_size / s->page_size;
+    c.nslots = s->cache_size / s->page_size + 1; /* + slot 0, never used */
     c.written = written;
     c.maps = 1;
     set_budget(s->max_mappings);
@@ -230,8 +233,10 @@ int cache_init(const struct mdsm_settings *s, cache_written_fn written)
         !c.runs || !c.opened || !c.sharers_seen) {
         cache_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "cache: tables for %llu slots",
-                                  (unsigned long long)c.nslots);
+                                  (unsigned long long)c.nslots - 1);
     }
+    c.slot_page[0] = NO_PAGE;
+    c.fresh = 1;
     return MDSM_OK;
 }
 
@@ -356,7 +361,7 @@ static int write_diff(uint64_t page, struct cache_page *p, int update, int *put)
 
 static void free_slot(struct cache_page *p)
 {
-    c.slot_page[p->slot] = NO_SLOT;
+    c.slot_page[p->slot] = NO_PAGE;
     c.free_slots[c.nfree++] = p->slot;
     p->slot = NO_SLOT;
 }
@@ -412,10 +417,10 @@ static int flush_home(void)
 static int evict_one(uint64_t keep)
 {
     if (c.hand >= c.fresh) /* only slots handed out hold pages */
-        c.hand = 0;
+        c.hand = 1;
     uint64_t slot = c.hand++;
-    uint64_t page = c.fresh ? c.slot_page[slot] : NO_SLOT;
-    if (page == NO_SLOT || page == keep || c.pages[page].fetching)
+    uint64_t page = slot < c.fresh ? c.slot_page[slot] : NO_PAGE;
+    if (page == NO_PAGE || page == keep || c.pages[page].fetching)
         return MDSM_OK;
     struct cache_page *p = &c.pages[page];
     int rc = MDSM_OK;
@@ -781,8 +786,8 @@ static int untracked(uint64_t page, const struct cache_page *p)
 
 static int resolve(void *addr, uint64_t page, struct cache_page *p, int is_write)
 {
-    if (p->state == PAGE_UNUSED)
-        return 0;
+    if (p->state == PAGE_INVALID && !p->fetching && space_home(page) < 0)
+        return 0;      /* not in a live allocation */
     if (p->fetching) { /* another thread fetches it: wait for the data, then retry */
         while (p->fetching)
             pthread_cond_wait(&done, &mu);
@@ -908,9 +913,9 @@ static void now_shared(uint64_t page)
         return;
     p->shared = 1;
     if (p->state == PAGE_HOME_OPEN && c.maps + 2 > c.budget) {
-        make_room(2, NO_SLOT);
+        make_room(2, NO_PAGE);
         if (c.maps + 2 > c.budget)
-            close_home_run(page, NO_SLOT);
+            close_home_run(page, NO_PAGE);
     }
     if (p->state == PAGE_HOME_OPEN) {
         protect(page, PROT_READ);
@@ -1193,7 +1198,7 @@ static int refresh_writable(uint64_t page, struct cache_page *p)
     uint64_t spare = spare_slot();
     if (spare == NO_SLOT)
         return invalidate_locked(page);
-    c.slot_page[spare] = NO_SLOT;
+    c.slot_page[spare] = NO_PAGE;
     unsigned char *home = c.twins + spare * c.page_size;
     int rc = refresh_get(page, p, home);
     if (rc == MDSM_OK && !p->stale)
@@ -1218,8 +1223,8 @@ int cache_invalidate_where(int (*stale)(uint64_t page, const void *arg), const v
 {
     int rc = MDSM_OK;
     pthread_mutex_lock(&mu);
-    for (uint64_t s = 0; s < c.fresh; s++) {
-        if (c.slot_page[s] != NO_SLOT && (!stale || stale(c.slot_page[s], arg))) {
+    for (uint64_t s = 1; s < c.fresh; s++) {
+        if (c.slot_page[s] != NO_PAGE && (!stale || stale(c.slot_page[s], arg))) {
             int irc = invalidate_locked(c.slot_page[s]);
             if (irc != MDSM_OK && rc == MDSM_OK)
                 rc = irc;
@@ -1237,27 +1242,44 @@ int cache_flush(void)
     return rc;
 }
 
-/* The state a page of a new allocation starts in. */
-static uint8_t initial_state(uint64_t page, int lazy)
+/* The state the pages of a new allocation's run from page (one home) start in. */
+static uint8_t initial_state(const struct space_rec *r, uint64_t page, int lazy)
 {
-    if (!space_node_homed(page))
+    int home = space_rec_home(r, page);
+    if (!mdsm_space.shares[home])
         return PAGE_INVALID;
     if (lazy)
         return PAGE_HOME_NONE;
-    return space_open_at_alloc(page) ? PAGE_HOME_OPEN : PAGE_HOME_CLEAN;
+    return mdsm_space.untracked || home == mdsm_space.rank ? PAGE_HOME_OPEN : PAGE_HOME_CLEAN;
 }
 
-/* How many mappings the allocation adds in the given mode. */
+/* How many mappings the allocation adds in the given mode. Its pages are all
+ * INVALID now; afterwards only the boundaries between its runs of one home
+ * and at its two ends can differ: O(runs). */
 static int64_t alloc_cost(uint64_t start, uint64_t npages, int lazy)
 {
+    struct space_rec r;
+    if (!space_lookup(start, &r))
+        return 0;
+    uint64_t end = start + npages;
+    unsigned before = start > 0 ? key_at(start - 1) : 0, inside = key_of(PAGE_INVALID);
     int64_t delta = 0;
-    uint64_t lo = start > 0 ? start - 1 : 0, hi = start + npages; /* boundaries (q, q+1) */
-    for (uint64_t q = lo; q < hi && q + 1 < c.npages; q++) {
-        int in0 = q >= start, in1 = q + 1 < start + npages;
-        unsigned a = in0 ? key_of(initial_state(q, lazy)) : key_at(q);
-        unsigned b = in1 ? key_of(initial_state(q + 1, lazy)) : key_at(q + 1);
-        delta += (int64_t)(a != b) - (int64_t)(key_at(q) != key_at(q + 1));
+    if (start > 0) /* the boundary before the first page */
+        delta -= before != inside;
+    if (end < c.npages)
+        delta -= inside != key_at(end);
+    unsigned prev = before;
+    int edge = start > 0;
+    for (uint64_t p = start, q; p < end; p = q) {
+        q = space_rec_run_end(&r, p);
+        unsigned k = key_of(initial_state(&r, p, lazy));
+        if (edge)
+            delta += k != prev;
+        prev = k;
+        edge = 1;
     }
+    if (end < c.npages)
+        delta += prev != key_at(end);
     return delta;
 }
 
@@ -1266,7 +1288,7 @@ static int fits(uint64_t start, uint64_t npages, int *lazy)
     for (*lazy = 0; *lazy <= 1; (*lazy)++) {
         int64_t need = alloc_cost(start, npages, *lazy);
         if (need > 0 && c.maps + (uint64_t)need > c.budget)
-            make_room((uint64_t)need, NO_SLOT);
+            make_room((uint64_t)need, NO_PAGE);
         if (need <= 0 || c.maps + (uint64_t)need <= c.budget)
             return 1;
     }
@@ -1324,16 +1346,19 @@ static void add_span(uint64_t start, uint64_t npages)
 
 void cache_on_alloc(uint64_t start, uint64_t npages, int lazy)
 {
+    struct space_rec r;
     pthread_mutex_lock(&mu);
     add_span(start, npages);
-    for (uint64_t pg = start; pg < start + npages; pg++) {
-        struct cache_page *p = &c.pages[pg];
-        p->listed = 0;
-        p->shared = 0;
-        p->announced = 0;
-        p->slot = NO_SLOT;
-        set_state(pg, initial_state(pg, lazy));
-    }
+    /* Only pages homed on this node: remote pages' entries are zero (INVALID,
+     * no slot) since cache_init or cache_on_free, and stay untouched until
+     * they are accessed. */
+    if (space_lookup(start, &r))
+        for (uint64_t pg = start, end; pg < start + npages; pg = end) {
+            end = space_rec_run_end(&r, pg);
+            uint8_t state = initial_state(&r, pg, lazy);
+            for (uint64_t q = pg; state != PAGE_INVALID && q < end; q++)
+                set_state(q, state);
+        }
     pthread_mutex_unlock(&mu);
 }
 
@@ -1353,15 +1378,27 @@ void cache_on_free(uint64_t start, uint64_t npages)
                 c.draining[left++] = c.draining[i];
         c.ndraining = left;
     }
-    for (uint64_t pg = start; pg < start + npages; pg++) {
-        struct cache_page *p = &c.pages[pg];
-        if (p->slot != NO_SLOT)
-            free_slot(p);
-        set_state(pg, PAGE_UNUSED);
-        p->listed = 0;
-        p->closed_at = 0;
-        c.sharers_seen[pg] = 0; /* space_free clears the byte */
+    /* Touch only what was used: copies through the slots, then the node's
+     * home pages run by run, so that the mapping count stays right; then every
+     * entry of the range goes back to zero, its memory given back. */
+    uint64_t end = start + npages;
+    for (uint64_t slot = 1; slot < c.fresh; slot++) {
+        uint64_t pg = c.slot_page[slot];
+        if (pg != NO_PAGE && pg >= start && pg < end) {
+            free_slot(&c.pages[pg]);
+            set_state(pg, PAGE_INVALID);
+        }
     }
+    struct space_rec r;
+    if (space_lookup(start, &r))
+        for (uint64_t pg = start, q; pg < end; pg = q) {
+            q = space_rec_run_end(&r, pg);
+            if (mdsm_space.shares[space_rec_home(&r, pg)])
+                for (uint64_t h = pg; h < q; h++)
+                    set_state(h, PAGE_INVALID);
+        }
+    lazy_zero(c.pages, start * sizeof(*c.pages), npages * sizeof(*c.pages));
+    lazy_zero(c.sharers_seen, start, npages); /* space_free clears the bytes */
     size_t left = 0;
     for (size_t i = 0; i < c.nspans; i++)
         if (c.spans[i].hi < start || c.spans[i].lo >= start + npages)

@@ -9,17 +9,17 @@
 #include "config/config.h"
 
 enum page_state {
-    PAGE_UNUSED = 0, /* not part of a live allocation */
-    PAGE_INVALID,    /* remote, not readable: PROT_NONE (its memory may be kept for a refetch) */
-    PAGE_CACHED,     /* remote, clean copy: read-only */
-    PAGE_DIRTY,      /* remote, written this interval: read-write with a twin */
-    PAGE_HOME_CLEAN, /* homed on this node: read-only so the first write is noticed */
-    PAGE_HOME_DIRTY, /* homed on this node, written this interval: read-write (and across
-                      * releases while each interval changes it: compared with a twin) */
-    PAGE_DRAINING,   /* remote, dropped, its diff in flight: its memory unchanged until the flush */
-    PAGE_HOME_NONE,  /* homed on this node, closed to save mappings: mapped at the next access */
-    PAGE_HOME_OPEN   /* homed on this node, writes untracked (every rank on it, or this rank's
-                      * own page no other node has fetched): read-write */
+    PAGE_INVALID = 0, /* remote, not readable: PROT_NONE (its memory may be kept for a refetch);
+                       * also a page of no live allocation (space_lookup tells) */
+    PAGE_CACHED,      /* remote, clean copy: read-only */
+    PAGE_DIRTY,       /* remote, written this interval: read-write with a twin */
+    PAGE_HOME_CLEAN,  /* homed on this node: read-only so the first write is noticed */
+    PAGE_HOME_DIRTY,  /* homed on this node, written this interval: read-write (and across
+                       * releases while each interval changes it: compared with a twin) */
+    PAGE_DRAINING,  /* remote, dropped, its diff in flight: its memory unchanged until the flush */
+    PAGE_HOME_NONE, /* homed on this node, closed to save mappings: mapped at the next access */
+    PAGE_HOME_OPEN  /* homed on this node, writes untracked (every rank on it, or this rank's
+                     * own page no other node has fetched): read-write */
 };
 
 /* Called for each page whose changes reached its home (or that this rank wrote
