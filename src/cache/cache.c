@@ -593,16 +593,21 @@ struct run {
 };
 
 /* Claims for a get the pages of r from the from-th on, while fewer than
- * limit: each must be INVALID, not fetching and homed on home, and take a
+ * limit: each must be in r->page's allocation (a neighbouring one may be
+ * half set up or torn down by mdsm_alloc or mdsm_free, its entries not yet
+ * or no longer in step), INVALID, not fetching and homed on home, and take a
  * spare slot if it has none (a guess never evicts). Claimed pages are marked
  * fetching. Sets r->n to where the run ends (from, if none was claimed). */
 static void claim_run(struct run *r, uint64_t from, uint64_t limit, int home)
 {
     uint64_t n = from;
-    for (; n < limit && r->page + n * r->stride < c.npages; n++) {
+    struct space_rec a;
+    if (!space_lookup(r->page, &a))
+        limit = from;
+    for (; n < limit && r->page + n * r->stride < a.start + a.npages; n++) {
         uint64_t page = r->page + n * r->stride;
         struct cache_page *q = &c.pages[page];
-        if (q->state != PAGE_INVALID || q->fetching || space_home(page) != home)
+        if (q->state != PAGE_INVALID || q->fetching || space_rec_home(&a, page) != home)
             break;
         if (q->slot == NO_SLOT) {
             uint64_t slot = spare_slot();
@@ -1378,15 +1383,24 @@ void cache_on_free(uint64_t start, uint64_t npages)
                 c.draining[left++] = c.draining[i];
         c.ndraining = left;
     }
-    /* Touch only what was used: copies through the slots, then the node's
-     * home pages run by run, so that the mapping count stays right; then every
-     * entry of the range goes back to zero, its memory given back. */
+    /* Touch only what was used: copies (through the slots, or the range where
+     * that is shorter), then the node's home pages run by run, so that the
+     * mapping count stays right; then every entry of the range goes back to
+     * zero, its memory given back. */
     uint64_t end = start + npages;
-    for (uint64_t slot = 1; slot < c.fresh; slot++) {
-        uint64_t pg = c.slot_page[slot];
-        if (pg != NO_PAGE && pg >= start && pg < end) {
-            free_slot(&c.pages[pg]);
-            set_state(pg, PAGE_INVALID);
+    if (npages < c.fresh) { /* whichever is shorter: the range or the slots used */
+        for (uint64_t pg = start; pg < end; pg++)
+            if (c.pages[pg].slot != NO_SLOT) {
+                free_slot(&c.pages[pg]);
+                set_state(pg, PAGE_INVALID);
+            }
+    } else {
+        for (uint64_t slot = 1; slot < c.fresh; slot++) {
+            uint64_t pg = c.slot_page[slot];
+            if (pg != NO_PAGE && pg >= start && pg < end) {
+                free_slot(&c.pages[pg]);
+                set_state(pg, PAGE_INVALID);
+            }
         }
     }
     struct space_rec r;

@@ -13,7 +13,11 @@ static inline void *lazy_array(size_t bytes)
 {
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    /* Touched sparsely: a transparent huge page would back 2 MiB per touch. */
+    madvise(p, bytes, MADV_NOHUGEPAGE);
+    return p;
 }
 
 /* Zeroes bytes [from, from + len) of a lazy array and gives back the memory
