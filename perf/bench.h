@@ -46,6 +46,13 @@ static inline int bench_reps(int fallback)
     return bench_env_int("BENCH_REPS", fallback);
 }
 
+/* Starts a timed step on every rank at once: a barrier, then the clock. */
+static inline double bench_start(void)
+{
+    MPI_Barrier(MPI_COMM_WORLD);
+    return MPI_Wtime();
+}
+
 static inline void bench_header(const char *title)
 {
     printf("# %s\n# %-34s %14s %14s %8s\n", title, "case", "mdsm (us)", "baseline (us)", "ratio");

@@ -13,8 +13,7 @@
 static double run_mdsm(void *arg)
 {
     size_t bytes = *(const size_t *)arg;
-    MPI_Barrier(MPI_COMM_WORLD);
-    double t = MPI_Wtime();
+    double t = bench_start();
     void *p = mdsm_alloc(bytes);
     if (!p || mdsm_free(p) != MDSM_OK)
         MPI_Abort(MPI_COMM_WORLD, 1);
@@ -24,8 +23,7 @@ static double run_mdsm(void *arg)
 static double run_mpi(void *arg)
 {
     (void)arg;
-    MPI_Barrier(MPI_COMM_WORLD);
-    double t = MPI_Wtime();
+    double t = bench_start();
     long v[2] = {1, 2}, all[2];
     MPI_Allreduce(v, all, 2, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
     MPI_Allreduce(v, all, 1, MPI_LONG, MPI_MIN, MPI_COMM_WORLD);

@@ -6,8 +6,7 @@
 static double run_mdsm(void *arg)
 {
     (void)arg;
-    MPI_Barrier(MPI_COMM_WORLD);
-    double t = MPI_Wtime();
+    double t = bench_start();
     if (mdsm_init(MPI_COMM_WORLD, NULL) != MDSM_OK || mdsm_finalize() != MDSM_OK)
         MPI_Abort(MPI_COMM_WORLD, 1);
     return MPI_Wtime() - t;
@@ -16,8 +15,7 @@ static double run_mdsm(void *arg)
 static double run_mpi(void *arg)
 {
     (void)arg;
-    MPI_Barrier(MPI_COMM_WORLD);
-    double t = MPI_Wtime();
+    double t = bench_start();
     MPI_Comm dup;
     int one = 1, all;
     MPI_Comm_dup(MPI_COMM_WORLD, &dup);
