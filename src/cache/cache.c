@@ -1251,11 +1251,11 @@ int cache_flush(void)
 static uint8_t initial_state(const struct space_rec *r, uint64_t page, int lazy)
 {
     int home = space_rec_home(r, page);
-    if (!mdsm_space.shares[home])
+    if (!space_node_homes(home))
         return PAGE_INVALID;
     if (lazy)
         return PAGE_HOME_NONE;
-    return mdsm_space.untracked || home == mdsm_space.rank ? PAGE_HOME_OPEN : PAGE_HOME_CLEAN;
+    return space_open_at_alloc(home) ? PAGE_HOME_OPEN : PAGE_HOME_CLEAN;
 }
 
 /* How many mappings the allocation adds in the given mode. Its pages are all
@@ -1407,7 +1407,7 @@ void cache_on_free(uint64_t start, uint64_t npages)
     if (space_lookup(start, &r))
         for (uint64_t pg = start, q; pg < end; pg = q) {
             q = space_rec_run_end(&r, pg);
-            if (mdsm_space.shares[space_rec_home(&r, pg)])
+            if (space_node_homes(space_rec_home(&r, pg)))
                 for (uint64_t h = pg; h < q; h++)
                     set_state(h, PAGE_INVALID);
         }

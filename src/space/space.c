@@ -445,7 +445,7 @@ static int home_prot(int home, int lazy)
 {
     if (lazy)
         return PROT_NONE;
-    return mdsm_space.untracked || home == mdsm_space.rank ? PROT_READ | PROT_WRITE : PROT_READ;
+    return space_open_at_alloc(home) ? PROT_READ | PROT_WRITE : PROT_READ;
 }
 
 int space_map_homes(uint64_t start, int lazy)
@@ -463,12 +463,12 @@ int space_map_homes(uint64_t start, int lazy)
     for (uint64_t p = r.start; p < end;) {
         int home = space_rec_home(&r, p);
         uint64_t q = space_rec_run_end(&r, p);
-        if (!sp->shares[home]) {
+        if (!space_node_homes(home)) {
             p = q;
             continue;
         }
         int prot = home_prot(home, lazy);
-        while (q < end && sp->shares[space_rec_home(&r, q)] &&
+        while (q < end && space_node_homes(space_rec_home(&r, q)) &&
                home_prot(space_rec_home(&r, q), lazy) == prot)
             q = space_rec_run_end(&r, q);
         if (map_home_run(p, q - p, prot) != MDSM_OK)

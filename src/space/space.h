@@ -187,12 +187,11 @@ static inline char *space_cache_view(uint64_t page)
     return mdsm_space.cache_view + space_disp(page);
 }
 
-/* The page is homed on this node and used in place (this rank's own home
- * pages always are). */
-static inline int space_node_homed(uint64_t page)
+/* Rank home's pages are homed on this node and used in place (this rank's
+ * own home pages always are). */
+static inline int space_node_homes(int home)
 {
-    int home = space_home(page);
-    return home >= 0 && mdsm_space.shares[home];
+    return mdsm_space.shares[home];
 }
 
 /* The sharer bytes (see the top), page aligned: page's byte in the home
@@ -226,12 +225,12 @@ static inline uint8_t *space_scratch(void)
     return (uint8_t *)mdsm_space.arena + space_scratch_disp();
 }
 
-/* A page of a new allocation, homed on this node, whose writes need not be
- * noticed, so it is mapped read-write: every rank uses it in place
- * (untracked), or it is this rank's own and nobody has fetched it yet. */
-static inline int space_open_at_alloc(uint64_t page)
+/* A new allocation's pages homed on this node on rank home need not have
+ * their writes noticed, so they are mapped read-write: every rank uses them in
+ * place (untracked), or they are this rank's own and nobody has fetched them yet. */
+static inline int space_open_at_alloc(int home)
 {
-    return mdsm_space.untracked || space_home(page) == mdsm_space.rank;
+    return mdsm_space.untracked || home == mdsm_space.rank;
 }
 
 /* Gives the memory of [page, page+n) in the own file back (its copies read as
