@@ -715,9 +715,8 @@ static int get_run(const struct run *r, int home, unsigned char *twin)
  * it kept, if it held the page before), then one protection change; a read
  * miss may take pages after it too (prefetch_run), in the same transfer. One
  * invalidated meanwhile stays INVALID and faults again. */
-static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write)
+static void fetch(void *addr, uint64_t page, struct cache_page *p, int is_write, int home)
 {
-    int home = space_home(page);
     check_thread();
     p->fetching = 1;
     p->stale = 0;
@@ -791,8 +790,14 @@ static int untracked(uint64_t page, const struct cache_page *p)
 
 static int resolve(void *addr, uint64_t page, struct cache_page *p, int is_write)
 {
-    if (p->state == PAGE_INVALID && !p->fetching && space_home(page) < 0)
-        return 0;      /* not in a live allocation */
+    /* A remote page's home, looked up once; none: not in a live allocation.
+     * (A draining copy turns INVALID when the flush below completes.) */
+    int home = -1;
+    if ((p->state == PAGE_INVALID || p->state == PAGE_DRAINING) && !p->fetching) {
+        home = space_home(page);
+        if (home < 0)
+            return 0;
+    }
     if (p->fetching) { /* another thread fetches it: wait for the data, then retry */
         while (p->fetching)
             pthread_cond_wait(&done, &mu);
@@ -809,7 +814,7 @@ static int resolve(void *addr, uint64_t page, struct cache_page *p, int is_write
         make_room(2, page);
     }
     switch (p->state) {
-    case PAGE_INVALID: fetch(addr, page, p, is_write); return 1;
+    case PAGE_INVALID: fetch(addr, page, p, is_write, home); return 1;
     case PAGE_CACHED: /* only writes fault on a read-only copy */
         memcpy(twin_of(p), space_cache_view(page), c.page_size);
         protect(page, PROT_READ | PROT_WRITE);
