@@ -52,6 +52,12 @@ static struct {
 #define MARK_CHUNK 1024
 
 static uint8_t ones[MARK_CHUNK]; /* set at rma_init */
+/* Masks: bitbufs[b] is MARK_CHUNK copies of bit b, the origin of one
+ * accumulate over a run's masks, which lie mask_stride bytes apart
+ * (mask_type: a byte of that extent). */
+static uint8_t bitbufs[8][MARK_CHUNK];
+static MPI_Datatype mask_type = MPI_DATATYPE_NULL;
+static uint64_t mask_stride_bytes;
 
 /* One put stays within MPI's int count. */
 #define EXTENT_MAX ((size_t)1 << 30)
@@ -187,6 +193,8 @@ void rma_fini(void)
         MPI_Win_free(&home_win);
     }
     solo_arena = NULL;
+    if (mask_type != MPI_DATATYPE_NULL)
+        MPI_Type_free(&mask_type);
     if (meta_win != MPI_WIN_NULL) {
         MPI_Win_unlock_all(meta_win);
         MPI_Win_free(&meta_win);
@@ -277,11 +285,29 @@ int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, 
     return MDSM_OK;
 }
 
-int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride)
+int rma_mask_init(uint64_t stride)
+{
+    for (int b = 0; b < 8; b++)
+        memset(bitbufs[b], 1 << b, MARK_CHUNK);
+    mask_stride_bytes = stride;
+    if (solo_arena)
+        return MDSM_OK;
+    MPI_TRY(MPI_Type_create_resized(MPI_UINT8_T, 0, (MPI_Aint)stride, &mask_type),
+            "MPI_Type_create_resized (masks)");
+    MPI_TRY(MPI_Type_commit(&mask_type), "MPI_Type_commit (masks)");
+    return MDSM_OK;
+}
+
+int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride, uint64_t mask_disp,
+             uint64_t mask_stride, uint8_t bit)
 {
     if (solo_arena) {
-        for (uint64_t i = 0; i < count; i++)
+        for (uint64_t i = 0; i < count; i++) {
             __atomic_store_n((uint8_t *)(solo_arena + disp + i * stride), 1, __ATOMIC_SEQ_CST);
+            if (bit)
+                __atomic_fetch_or((uint8_t *)(solo_arena + mask_disp + i * mask_stride), bit,
+                                  __ATOMIC_SEQ_CST);
+        }
         return MDSM_OK;
     }
     uint64_t chunk = stride == 1 ? MARK_CHUNK : 1; /* apart, one byte per accumulate */
@@ -292,7 +318,35 @@ int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride)
                 "MPI_Accumulate (sharer bytes)");
         stats_rma(1, (uint64_t)n);
     }
+    const uint8_t *bits = bit ? bitbufs[__builtin_ctz(bit)] : NULL;
+    chunk = mask_stride == mask_stride_bytes ? MARK_CHUNK : 1;
+    for (uint64_t at = 0; at < count && bit; at += chunk) {
+        int n = count - at < chunk ? (int)(count - at) : (int)chunk;
+        MPI_TRY(MPI_Accumulate(bits, n, MPI_UINT8_T, rank, (MPI_Aint)(mask_disp + at * mask_stride),
+                               n, chunk > 1 ? mask_type : MPI_UINT8_T, MPI_BOR, home_win),
+                "MPI_Accumulate (sharer mask)");
+        stats_rma(1, (uint64_t)n);
+    }
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer bytes)");
+    return MDSM_OK;
+}
+
+int rma_get_nb(int rank, uint64_t disp, void *buf, size_t len)
+{
+    if (solo_arena) {
+        memcpy(buf, solo_arena + disp, len);
+        return MDSM_OK;
+    }
+    MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)disp, (int)len, MPI_BYTE, home_win),
+            "MPI_Get (home window)");
+    stats_rma(1, len);
+    return MDSM_OK;
+}
+
+int rma_flush_all(void)
+{
+    if (!solo_arena)
+        MPI_TRY(MPI_Win_flush_all(home_win), "MPI_Win_flush_all (home window)");
     return MDSM_OK;
 }
 

@@ -19,7 +19,16 @@
  * clear has no copy on another node, so its writes need no protection fault
  * and no notice. A byte, not a bit: the ranks of a node reach the same node
  * file through different windows, where MPI cannot keep a read-modify-write
- * of a shared word atomic (over TCP it is a get and a put). */
+ * of a shared word atomic (over TCP it is a get and a put).
+ *
+ * After those, each page has a sharer mask at its home: mask_bytes bytes, in
+ * which a rank sets bit (rank mod 8 x mask_bytes) with an MPI_BOR accumulate
+ * together with its byte. A mask belongs to one page, so every update reaches
+ * it through its home's window, where MPI keeps it atomic (bytes: Open MPI's
+ * osc rdma serves 8-bit accumulates without the target, wider ones only when
+ * it enters MPI). A writer reads the masks of the pages it wrote to send
+ * their notices only to the ranks that may hold copies (mdsm_barrier); with
+ * more than 8 x mask_bytes ranks, a bit stands for every rank of its residue. */
 #ifndef MDSM_SPACE_SPACE_H
 #define MDSM_SPACE_SPACE_H
 
@@ -42,7 +51,9 @@ struct space_rec {
 struct space {
     char *base;
     size_t size, page_size;
-    size_t view_size; /* size + the sharer bytes + the probe's scratch: each file and view */
+    size_t view_size;    /* size + the sharer bytes + the probe's scratch + the masks */
+    size_t masks_disp;   /* where the masks start in each file, view and home window */
+    unsigned mask_bytes; /* per page: ceil(nranks / 8), at most SPACE_MASK_BYTES_MAX */
     unsigned page_shift;
     uint64_t npages;
     int rank, nranks, distribution;
@@ -204,6 +215,31 @@ static inline uint8_t *space_sharers(uint64_t page)
 static inline uint64_t space_sharers_disp(uint64_t page)
 {
     return mdsm_space.size + page;
+}
+
+#define SPACE_MASK_BYTES_MAX 128 /* exact for up to 1,024 ranks */
+
+/* Page's sharer mask (see the top) in the home view, and its displacement
+ * in the home window. */
+static inline uint64_t space_mask_disp(uint64_t page)
+{
+    return mdsm_space.masks_disp + page * mdsm_space.mask_bytes;
+}
+
+static inline uint8_t *space_mask(uint64_t page)
+{
+    return (uint8_t *)mdsm_space.arena + space_mask_disp(page);
+}
+
+/* This rank's bit in a mask: its byte, and the bit. */
+static inline uint64_t space_mask_byte_of(int rank)
+{
+    return (uint64_t)((unsigned)rank / 8 % mdsm_space.mask_bytes);
+}
+
+static inline uint8_t space_mask_bit_of(int rank)
+{
+    return (uint8_t)(1u << (rank % 8));
 }
 
 /* Bytes after the sharer bytes that only the progress probe at init uses
