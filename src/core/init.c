@@ -283,8 +283,6 @@ static int start_dsm(struct mdsm_context *ctx)
     meta_layout_compute(ctx->nranks, s->num_locks);
     rc = rma_init(ctx->comm, mdsm_space.arena, mdsm_space.arena_size, mdsm_meta.size,
                   mdsm_meta.stripes, META_STRIPES, &mdsm_meta_base);
-    if (rc == MDSM_OK)
-        rc = rma_mask_init(mdsm_space.mask_bytes);
     rc = mdsm_agree(ctx->comm, rc, "mdsm_init");
     if (rc != MDSM_OK) {
         rma_fini();

@@ -51,13 +51,8 @@ static struct {
 /* Sharer bytes set by one accumulate. */
 #define MARK_CHUNK 1024
 
-static uint8_t ones[MARK_CHUNK]; /* set at rma_init */
-/* Masks: bitbufs[b] is MARK_CHUNK copies of bit b, the origin of one
- * accumulate over a run's masks, which lie mask_stride bytes apart
- * (mask_type: a byte of that extent). */
-static uint8_t bitbufs[8][MARK_CHUNK];
-static MPI_Datatype mask_type = MPI_DATATYPE_NULL;
-static uint64_t mask_stride_bytes;
+static uint8_t ones[MARK_CHUNK];       /* set at rma_init */
+static uint8_t bitbufs[8][MARK_CHUNK]; /* bitbufs[b]: copies of bit b, set at rma_init */
 
 /* One put stays within MPI's int count. */
 #define EXTENT_MAX ((size_t)1 << 30)
@@ -180,6 +175,8 @@ int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, si
     memset(*meta_base, 0, meta_size);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, meta_win);
     memset(ones, 1, sizeof(ones));
+    for (int b = 0; b < 8; b++)
+        memset(bitbufs[b], 1 << b, MARK_CHUNK);
     stripes_at = stripe_off;
     stripes = nstripes;
     rma_atomics_emulated = quirk_active(QUIRK_ATOMICS64_EMULATED);
@@ -193,8 +190,6 @@ void rma_fini(void)
         MPI_Win_free(&home_win);
     }
     solo_arena = NULL;
-    if (mask_type != MPI_DATATYPE_NULL)
-        MPI_Type_free(&mask_type);
     if (meta_win != MPI_WIN_NULL) {
         MPI_Win_unlock_all(meta_win);
         MPI_Win_free(&meta_win);
@@ -285,47 +280,30 @@ int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, 
     return MDSM_OK;
 }
 
-int rma_mask_init(uint64_t stride)
-{
-    for (int b = 0; b < 8; b++)
-        memset(bitbufs[b], 1 << b, MARK_CHUNK);
-    mask_stride_bytes = stride;
-    if (solo_arena)
-        return MDSM_OK;
-    MPI_TRY(MPI_Type_create_resized(MPI_UINT8_T, 0, (MPI_Aint)stride, &mask_type),
-            "MPI_Type_create_resized (masks)");
-    MPI_TRY(MPI_Type_commit(&mask_type), "MPI_Type_commit (masks)");
-    return MDSM_OK;
-}
-
 int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride, uint64_t mask_disp,
-             uint64_t mask_stride, uint8_t bit)
+             uint8_t bit)
 {
     if (solo_arena) {
         for (uint64_t i = 0; i < count; i++) {
             __atomic_store_n((uint8_t *)(solo_arena + disp + i * stride), 1, __ATOMIC_SEQ_CST);
             if (bit)
-                __atomic_fetch_or((uint8_t *)(solo_arena + mask_disp + i * mask_stride), bit,
+                __atomic_fetch_or((uint8_t *)(solo_arena + mask_disp + i * stride), bit,
                                   __ATOMIC_SEQ_CST);
         }
         return MDSM_OK;
     }
+    const uint8_t *bits = bit ? bitbufs[__builtin_ctz(bit)] : NULL;
     uint64_t chunk = stride == 1 ? MARK_CHUNK : 1; /* apart, one byte per accumulate */
     for (uint64_t at = 0; at < count; at += chunk) {
         int n = count - at < chunk ? (int)(count - at) : (int)chunk;
         MPI_TRY(MPI_Accumulate(ones, n, MPI_UINT8_T, rank, (MPI_Aint)(disp + at * stride), n,
                                MPI_UINT8_T, MPI_REPLACE, home_win),
                 "MPI_Accumulate (sharer bytes)");
-        stats_rma(1, (uint64_t)n);
-    }
-    const uint8_t *bits = bit ? bitbufs[__builtin_ctz(bit)] : NULL;
-    chunk = mask_stride == mask_stride_bytes ? MARK_CHUNK : 1;
-    for (uint64_t at = 0; at < count && bit; at += chunk) {
-        int n = count - at < chunk ? (int)(count - at) : (int)chunk;
-        MPI_TRY(MPI_Accumulate(bits, n, MPI_UINT8_T, rank, (MPI_Aint)(mask_disp + at * mask_stride),
-                               n, chunk > 1 ? mask_type : MPI_UINT8_T, MPI_BOR, home_win),
-                "MPI_Accumulate (sharer mask)");
-        stats_rma(1, (uint64_t)n);
+        if (bits)
+            MPI_TRY(MPI_Accumulate(bits, n, MPI_UINT8_T, rank, (MPI_Aint)(mask_disp + at * stride),
+                                   n, MPI_UINT8_T, MPI_BOR, home_win),
+                    "MPI_Accumulate (sharer mask)");
+        stats_rma(bits ? 2 : 1, (uint64_t)n * (bits ? 2 : 1));
     }
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer bytes)");
     return MDSM_OK;

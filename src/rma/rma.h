@@ -42,13 +42,10 @@ int rma_flush_home(void);
 int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, uint64_t stride);
 /* Sets count bytes of rank's home window to 1, stride bytes apart from disp
  * (MPI_REPLACE accumulates, atomic per byte with others' on them), and, if
- * bit is not 0, ORs bit into count bytes mask_stride bytes apart from
- * mask_disp (MPI_BOR); complete there on return. A stride of rma_mask_init's
- * takes one accumulate per 1,024 pages, any other one per page. */
+ * bit is not 0, ORs bit into the bytes laid out alike from mask_disp (MPI_BOR);
+ * complete there on return. */
 int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride, uint64_t mask_disp,
-             uint64_t mask_stride, uint8_t bit);
-/* After rma_init: the masks' stride (builds its datatype once). */
-int rma_mask_init(uint64_t stride);
+             uint8_t bit);
 /* Pending until rma_flush_all (every home read since); callers serialise the two. */
 int rma_get_nb(int rank, uint64_t disp, void *buf, size_t len);
 int rma_flush_all(void);

@@ -216,7 +216,8 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     sp->mask_bytes = (unsigned)((nranks + 7) / 8);
     if (sp->mask_bytes > SPACE_MASK_BYTES_MAX)
         sp->mask_bytes = SPACE_MASK_BYTES_MAX;
-    size_t masks = sp->npages * sp->mask_bytes;
+    sp->mask_plane = (sp->npages + os_page - 1) & ~(uint64_t)(os_page - 1);
+    size_t masks = sp->mask_plane * sp->mask_bytes;
     sp->view_size = sp->masks_disp + ((masks + os_page - 1) & ~(os_page - 1));
 
     int rc = reserve(comm, sp->size, &sp->base);
@@ -523,7 +524,8 @@ int space_free(uint64_t start)
         q = space_rec_run_end(&r, p);
         if (space_rec_home(&r, p) == sp->rank) {
             zero_arena(space_sharers_disp(p), q - p);
-            zero_arena(space_mask_disp(p), (q - p) * sp->mask_bytes);
+            for (unsigned b = 0; b < sp->mask_bytes; b++)
+                zero_arena(space_mask_disp(p, b), q - p);
         }
     }
     /* Zero the memory (and give it back) for the next user. */

@@ -23,12 +23,16 @@
  *
  * After those, each page has a sharer mask at its home: mask_bytes bytes, in
  * which a rank sets bit (rank mod 8 x mask_bytes) with an MPI_BOR accumulate
- * together with its byte. A mask belongs to one page, so every update reaches
- * it through its home's window, where MPI keeps it atomic (bytes: Open MPI's
- * osc rdma serves 8-bit accumulates without the target, wider ones only when
- * it enters MPI). A writer reads the masks of the pages it wrote to send
- * their notices only to the ranks that may hold copies (mdsm_barrier); with
- * more than 8 x mask_bytes ranks, a bit stands for every rank of its residue. */
+ * together with its sharer byte. The masks lie in planes, one per byte of a
+ * mask, each a byte per page like the sharer bytes, so that a run of pages
+ * takes one accumulate of contiguous bytes (no derived datatype: Open MPI's
+ * osc ucx updates only the first element of a strided accumulate). A mask
+ * byte belongs to one page, so every update reaches it through its home's
+ * window, where MPI keeps it atomic (bytes: Open MPI's osc rdma serves 8-bit
+ * accumulates without the target, wider ones only when it enters MPI). A
+ * writer reads the masks of the pages it wrote to send their notices only to
+ * the ranks that may hold copies (mdsm_barrier); with more than 8 x
+ * mask_bytes ranks, a bit stands for every rank of its residue. */
 #ifndef MDSM_SPACE_SPACE_H
 #define MDSM_SPACE_SPACE_H
 
@@ -54,6 +58,7 @@ struct space {
     size_t view_size;    /* size + the sharer bytes + the probe's scratch + the masks */
     size_t masks_disp;   /* where the masks start in each file, view and home window */
     unsigned mask_bytes; /* per page: ceil(nranks / 8), at most SPACE_MASK_BYTES_MAX */
+    uint64_t mask_plane; /* bytes from one plane of the masks to the next */
     unsigned page_shift;
     uint64_t npages;
     int rank, nranks, distribution;
@@ -219,22 +224,22 @@ static inline uint64_t space_sharers_disp(uint64_t page)
 
 #define SPACE_MASK_BYTES_MAX 128 /* exact for up to 1,024 ranks */
 
-/* Page's sharer mask (see the top) in the home view, and its displacement
- * in the home window. */
-static inline uint64_t space_mask_disp(uint64_t page)
+/* Byte b of page's sharer mask (see the top) in the home window, and in the
+ * home view. */
+static inline uint64_t space_mask_disp(uint64_t page, unsigned b)
 {
-    return mdsm_space.masks_disp + page * mdsm_space.mask_bytes;
+    return mdsm_space.masks_disp + (uint64_t)b * mdsm_space.mask_plane + page;
 }
 
-static inline uint8_t *space_mask(uint64_t page)
+static inline uint8_t *space_mask(uint64_t page, unsigned b)
 {
-    return (uint8_t *)mdsm_space.arena + space_mask_disp(page);
+    return (uint8_t *)mdsm_space.arena + space_mask_disp(page, b);
 }
 
 /* This rank's bit in a mask: its byte, and the bit. */
-static inline uint64_t space_mask_byte_of(int rank)
+static inline unsigned space_mask_byte_of(int rank)
 {
-    return (uint64_t)((unsigned)rank / 8 % mdsm_space.mask_bytes);
+    return (unsigned)rank / 8 % mdsm_space.mask_bytes;
 }
 
 static inline uint8_t space_mask_bit_of(int rank)

@@ -499,18 +499,20 @@ static int read_masks(size_t nw)
         int home = space_home(page);
         len = 1;
         if (home < 0) { /* freed since it was logged: nobody holds it */
-            memset(masks + i * bytes, 0, bytes);
+            for (unsigned b = 0; b < bytes; b++)
+                masks[b * nw + i] = 0;
             continue;
         }
         if (space_node_homes(home)) {
             for (unsigned b = 0; b < bytes; b++)
-                masks[i * bytes + b] = __atomic_load_n(space_mask(page) + b, __ATOMIC_RELAXED);
+                masks[b * nw + i] = __atomic_load_n(space_mask(page, b), __ATOMIC_RELAXED);
             continue;
         }
         while (i + len < nw && (written[i + len] >> 32) == page + len &&
                space_home(page + len) == home)
             len++;
-        rc = rma_get_nb(home, space_mask_disp(page), masks + i * bytes, len * bytes);
+        for (unsigned b = 0; b < bytes && rc == MDSM_OK; b++)
+            rc = rma_get_nb(home, space_mask_disp(page, b), masks + b * nw + i, len);
         remote = 1;
     }
     int frc = remote ? rma_flush_all() : MDSM_OK;
@@ -547,7 +549,7 @@ int notice_barrier_route(const uint32_t *entries, int count, struct notice_route
     size_t nc = 0;
     for (size_t i = 0; i < nw; i++) {
         for (unsigned b = 0; b < bytes; b++) {
-            for (unsigned m = masks[i * bytes + b]; m; m &= m - 1) {
+            for (unsigned m = masks[b * nw + i]; m; m &= m - 1) {
                 for (int r = (int)(b * 8) + __builtin_ctz(m); r < n; r += (int)span) {
                     if (r == me)
                         continue;
