@@ -356,15 +356,12 @@ int mdsm_unlock(int id);
 
 /* Collective, from one thread per rank. Release then acquire: afterwards
  * every rank sees every write made by any rank (any of its threads) before
- * the barrier. Cost: an allgather of one word per rank, then each page
- * written since the last barrier goes, as one write notice, only to the
- * ranks that may hold a copy (one message to each), and a nonblocking
- * barrier; waiting ranks nap after 200 us.
+ * the barrier. Cost: an allgather of one word per rank, then, where more than
+ * 2 ranks wrote since the last barrier, an allgatherv of their write notices
+ * (else a few gets of each writer's log); waiting ranks nap after 200 us.
  * Errors: MDSM_ERR_CONCURRENT (another thread of the rank is in a
  * collective mdsm call: this rank did not enter the barrier), MDSM_ERR_MPI,
- * MDSM_ERR_NO_MEMORY (no memory to lay out this rank's notices; every rank
- * fails the barrier), MDSM_ERR_REMOTE (another rank failed to release, or
- * ran out of memory), MDSM_ERR_NOT_INITIALIZED. */
+ * MDSM_ERR_REMOTE (another rank failed to release), MDSM_ERR_NOT_INITIALIZED. */
 int mdsm_barrier(void);
 
 /* Fences for synchronisation built on mdsm atomics. mdsm_release makes this

@@ -689,11 +689,7 @@ static int get_run(const struct run *r, int home, unsigned char *twin)
     /* The sharer bytes are complete at the home before the get reads the
      * pages: a home that has not seen them yet has not released since, so
      * every write it makes after the get is noticed at its next release. */
-    int me = mdsm_space.rank;
-    int rc = announce
-                 ? rma_mark(home, space_sharers_disp(page), n, r->stride,
-                            space_mask_disp(page, space_mask_byte_of(me)), space_mask_bit_of(me))
-                 : MDSM_OK;
+    int rc = announce ? rma_mark(home, space_sharers_disp(page), n, r->stride) : MDSM_OK;
     if (rc == MDSM_OK && r->stride == 1)
         rc = rma_get(home, space_disp(page), space_cache_view(page), n * c.page_size);
     else if (rc == MDSM_OK)

@@ -37,7 +37,7 @@ static int home_calls(const struct rma_probe *pr, char *page)
         rc = rma_flush_home();
     at += pr->page_size;
     if (rc == MDSM_OK)
-        rc = rma_mark(PROBE_TARGET, at + 16, 1, 1, 0, 0);
+        rc = rma_mark(PROBE_TARGET, at + 16, 1, 1);
     if (rc == MDSM_OK)
         rc = rma_fetch_add64(PROBE_TARGET, at + 8, 1, &old);
     if (rc == MDSM_OK)

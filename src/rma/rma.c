@@ -51,8 +51,7 @@ static struct {
 /* Sharer bytes set by one accumulate. */
 #define MARK_CHUNK 1024
 
-static uint8_t ones[MARK_CHUNK];       /* set at rma_init */
-static uint8_t bitbufs[8][MARK_CHUNK]; /* bitbufs[b]: copies of bit b, set at rma_init */
+static uint8_t ones[MARK_CHUNK]; /* set at rma_init */
 
 /* One put stays within MPI's int count. */
 #define EXTENT_MAX ((size_t)1 << 30)
@@ -175,8 +174,6 @@ int rma_init(MPI_Comm comm, void *arena, size_t arena_size, size_t meta_size, si
     memset(*meta_base, 0, meta_size);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, meta_win);
     memset(ones, 1, sizeof(ones));
-    for (int b = 0; b < 8; b++)
-        memset(bitbufs[b], 1 << b, MARK_CHUNK);
     stripes_at = stripe_off;
     stripes = nstripes;
     rma_atomics_emulated = quirk_active(QUIRK_ATOMICS64_EMULATED);
@@ -280,51 +277,22 @@ int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, 
     return MDSM_OK;
 }
 
-int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride, uint64_t mask_disp,
-             uint8_t bit)
+int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride)
 {
     if (solo_arena) {
-        for (uint64_t i = 0; i < count; i++) {
+        for (uint64_t i = 0; i < count; i++)
             __atomic_store_n((uint8_t *)(solo_arena + disp + i * stride), 1, __ATOMIC_SEQ_CST);
-            if (bit)
-                __atomic_fetch_or((uint8_t *)(solo_arena + mask_disp + i * stride), bit,
-                                  __ATOMIC_SEQ_CST);
-        }
         return MDSM_OK;
     }
-    const uint8_t *bits = bit ? bitbufs[__builtin_ctz(bit)] : NULL;
     uint64_t chunk = stride == 1 ? MARK_CHUNK : 1; /* apart, one byte per accumulate */
     for (uint64_t at = 0; at < count; at += chunk) {
         int n = count - at < chunk ? (int)(count - at) : (int)chunk;
         MPI_TRY(MPI_Accumulate(ones, n, MPI_UINT8_T, rank, (MPI_Aint)(disp + at * stride), n,
                                MPI_UINT8_T, MPI_REPLACE, home_win),
                 "MPI_Accumulate (sharer bytes)");
-        if (bits)
-            MPI_TRY(MPI_Accumulate(bits, n, MPI_UINT8_T, rank, (MPI_Aint)(mask_disp + at * stride),
-                                   n, MPI_UINT8_T, MPI_BOR, home_win),
-                    "MPI_Accumulate (sharer mask)");
-        stats_rma(bits ? 2 : 1, (uint64_t)n * (bits ? 2 : 1));
+        stats_rma(1, (uint64_t)n);
     }
     MPI_TRY(MPI_Win_flush(rank, home_win), "MPI_Win_flush (sharer bytes)");
-    return MDSM_OK;
-}
-
-int rma_get_nb(int rank, uint64_t disp, void *buf, size_t len)
-{
-    if (solo_arena) {
-        memcpy(buf, solo_arena + disp, len);
-        return MDSM_OK;
-    }
-    MPI_TRY(MPI_Get(buf, (int)len, MPI_BYTE, rank, (MPI_Aint)disp, (int)len, MPI_BYTE, home_win),
-            "MPI_Get (home window)");
-    stats_rma(1, len);
-    return MDSM_OK;
-}
-
-int rma_flush_all(void)
-{
-    if (!solo_arena)
-        MPI_TRY(MPI_Win_flush_all(home_win), "MPI_Win_flush_all (home window)");
     return MDSM_OK;
 }
 

@@ -41,14 +41,9 @@ int rma_flush_home(void);
  * alike: a get each, then one flush. */
 int rma_get_strided(int rank, uint64_t disp, char *buf, size_t len, uint64_t n, uint64_t stride);
 /* Sets count bytes of rank's home window to 1, stride bytes apart from disp
- * (MPI_REPLACE accumulates, atomic per byte with others' on them), and, if
- * bit is not 0, ORs bit into the bytes laid out alike from mask_disp (MPI_BOR);
- * complete there on return. */
-int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride, uint64_t mask_disp,
-             uint8_t bit);
-/* Pending until rma_flush_all (every home read since); callers serialise the two. */
-int rma_get_nb(int rank, uint64_t disp, void *buf, size_t len);
-int rma_flush_all(void);
+ * (MPI_REPLACE accumulates, atomic per byte with others' on them), complete
+ * there on return. */
+int rma_mark(int rank, uint64_t disp, uint64_t count, uint64_t stride);
 /* Orders this rank's loads of its own home window with others' RMA on it. */
 void rma_home_sync(void);
 int rma_fetch_add64(int rank, uint64_t disp, int64_t value, int64_t *old);

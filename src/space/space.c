@@ -208,17 +208,11 @@ int space_init(const struct mdsm_settings *s, MPI_Comm comm, int rank, int nrank
     sp->rank = rank;
     sp->nranks = nranks;
     sp->distribution = s->distribution;
-    /* The sharer bytes, then the probe's scratch, then the masks follow the
-     * pages in each file, OS-page aligned. */
+    /* The sharer bytes, then the probe's scratch, follow the pages in each
+     * file, OS-page aligned. */
     size_t os_page = (size_t)sysconf(_SC_PAGESIZE);
     size_t tail = space_scratch_disp() - sp->size + space_scratch_bytes();
-    sp->masks_disp = sp->size + ((tail + os_page - 1) & ~(os_page - 1));
-    sp->mask_bytes = (unsigned)((nranks + 7) / 8);
-    if (sp->mask_bytes > SPACE_MASK_BYTES_MAX)
-        sp->mask_bytes = SPACE_MASK_BYTES_MAX;
-    sp->mask_plane = (sp->npages + os_page - 1) & ~(uint64_t)(os_page - 1);
-    size_t masks = sp->mask_plane * sp->mask_bytes;
-    sp->view_size = sp->masks_disp + ((masks + os_page - 1) & ~(os_page - 1));
+    sp->view_size = sp->size + ((tail + os_page - 1) & ~(os_page - 1));
 
     int rc = reserve(comm, sp->size, &sp->base);
     if (rc != MDSM_OK)
@@ -491,24 +485,6 @@ void space_discard_copies(uint64_t page, uint64_t n)
               (off_t)(n << sp->page_shift));
 }
 
-/* Zeroes [disp, disp+len) of the home view: whole OS pages by giving their
- * memory back (most were never touched), the edges, which other ranks' bytes
- * may share, by storing. */
-static void zero_arena(uint64_t disp, uint64_t len)
-{
-    uint64_t os_page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t lo = (disp + os_page - 1) & ~(os_page - 1), hi = (disp + len) & ~(os_page - 1);
-    if (lo >= hi) {
-        memset(mdsm_space.arena + disp, 0, len);
-        return;
-    }
-    memset(mdsm_space.arena + disp, 0, lo - disp);
-    memset(mdsm_space.arena + hi, 0, disp + len - hi);
-    if (fallocate(mdsm_space.node_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo,
-                  (off_t)(hi - lo)) != 0)
-        memset(mdsm_space.arena + lo, 0, hi - lo);
-}
-
 int space_free(uint64_t start)
 {
     struct space *sp = &mdsm_space;
@@ -522,11 +498,8 @@ int space_free(uint64_t start)
     /* This rank's sharer bytes: others' fetches are over (the ranks synchronised). */
     for (uint64_t p = r.start, q; p < r.start + r.npages; p = q) {
         q = space_rec_run_end(&r, p);
-        if (space_rec_home(&r, p) == sp->rank) {
-            zero_arena(space_sharers_disp(p), q - p);
-            for (unsigned b = 0; b < sp->mask_bytes; b++)
-                zero_arena(space_mask_disp(p, b), q - p);
-        }
+        if (space_rec_home(&r, p) == sp->rank)
+            memset(space_sharers(p), 0, q - p);
     }
     /* Zero the memory (and give it back) for the next user. */
     space_discard_copies(r.start, r.npages);

@@ -19,20 +19,7 @@
  * clear has no copy on another node, so its writes need no protection fault
  * and no notice. A byte, not a bit: the ranks of a node reach the same node
  * file through different windows, where MPI cannot keep a read-modify-write
- * of a shared word atomic (over TCP it is a get and a put).
- *
- * After those, each page has a sharer mask at its home: mask_bytes bytes, in
- * which a rank sets bit (rank mod 8 x mask_bytes) with an MPI_BOR accumulate
- * together with its sharer byte. The masks lie in planes, one per byte of a
- * mask, each a byte per page like the sharer bytes, so that a run of pages
- * takes one accumulate of contiguous bytes (no derived datatype: Open MPI's
- * osc ucx updates only the first element of a strided accumulate). A mask
- * byte belongs to one page, so every update reaches it through its home's
- * window, where MPI keeps it atomic (bytes: Open MPI's osc rdma serves 8-bit
- * accumulates without the target, wider ones only when it enters MPI). A
- * writer reads the masks of the pages it wrote to send their notices only to
- * the ranks that may hold copies (mdsm_barrier); with more than 8 x
- * mask_bytes ranks, a bit stands for every rank of its residue. */
+ * of a shared word atomic (over TCP it is a get and a put). */
 #ifndef MDSM_SPACE_SPACE_H
 #define MDSM_SPACE_SPACE_H
 
@@ -55,10 +42,7 @@ struct space_rec {
 struct space {
     char *base;
     size_t size, page_size;
-    size_t view_size;    /* size + the sharer bytes + the probe's scratch + the masks */
-    size_t masks_disp;   /* where the masks start in each file, view and home window */
-    unsigned mask_bytes; /* per page: ceil(nranks / 8), at most SPACE_MASK_BYTES_MAX */
-    uint64_t mask_plane; /* bytes from one plane of the masks to the next */
+    size_t view_size; /* size + the sharer bytes + the probe's scratch: each file and view */
     unsigned page_shift;
     uint64_t npages;
     int rank, nranks, distribution;
@@ -220,31 +204,6 @@ static inline uint8_t *space_sharers(uint64_t page)
 static inline uint64_t space_sharers_disp(uint64_t page)
 {
     return mdsm_space.size + page;
-}
-
-#define SPACE_MASK_BYTES_MAX 128 /* exact for up to 1,024 ranks */
-
-/* Byte b of page's sharer mask (see the top) in the home window, and in the
- * home view. */
-static inline uint64_t space_mask_disp(uint64_t page, unsigned b)
-{
-    return mdsm_space.masks_disp + (uint64_t)b * mdsm_space.mask_plane + page;
-}
-
-static inline uint8_t *space_mask(uint64_t page, unsigned b)
-{
-    return (uint8_t *)mdsm_space.arena + space_mask_disp(page, b);
-}
-
-/* This rank's bit in a mask: its byte, and the bit. */
-static inline unsigned space_mask_byte_of(int rank)
-{
-    return (unsigned)rank / 8 % mdsm_space.mask_bytes;
-}
-
-static inline uint8_t space_mask_bit_of(int rank)
-{
-    return (uint8_t)(1u << (rank % 8));
 }
 
 /* Bytes after the sharer bytes that only the progress probe at init uses

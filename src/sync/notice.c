@@ -7,7 +7,6 @@
 #include "cache/cache.h"
 #include "common/error.h"
 #include "rma/rma.h"
-#include "space/space.h"
 #include "sync/meta.h"
 
 /* The caller holds the sync mutex (sync_enter) for everything but
@@ -74,20 +73,12 @@ static struct recent *recent;
 static uint64_t *base;
 static uint64_t barrier_epoch; /* mdsm_barrier's sequence number when base last changed */
 static uint32_t *stage;
-/* Routing (notice_barrier_route): the pages written, sorted and unique, as
- * (page << 32 | entry); their masks; (rank << 32 | unique index) per copy
- * that may exist; the messages, as (page, entry) pairs by destination. Grown
- * as needed, kept between barriers. */
-static uint64_t *written;
-static uint8_t *masks;
-static size_t masks_cap;
-static uint64_t *copies;
-static size_t copies_cap;
-static uint32_t *out_pairs;
-static size_t out_cap;
-static int *out_dest, *out_count, *out_off;
-static uint8_t *route_failed; /* per rank: a notice it sent here could not be applied */
-static uint32_t *inbox;       /* one message received: at most a whole ring's pairs */
+static uint32_t *gathered; /* GATHER_MAX entries: one round's */
+static int *gather_counts, *gather_displs;
+/* Entries per round of the exchange: fixed, so that a barrier never allocates
+ * (a failure on one rank would leave the others in the collective); every
+ * rank's share fits, since a writer past its ring's size sends none. */
+#define GATHER_MAX (4 * META_LOG_CAP)
 
 /* Ring overflow: page p is in region p >> region_shift. stamps holds a lapped
  * writer's stamps, fetched; stale_regions the regions to invalidate. */
@@ -115,49 +106,42 @@ int notice_init(int rank, int nranks, uint64_t npages)
     recent = calloc((size_t)nranks, sizeof(*recent));
     base = calloc((size_t)nranks, sizeof(*base));
     stage = malloc(META_LOG_CAP * sizeof(*stage));
-    written = malloc(META_LOG_CAP * sizeof(*written));
-    masks = NULL;
-    masks_cap = 0;
-    out_dest = malloc((size_t)nranks * sizeof(*out_dest));
-    out_count = malloc((size_t)nranks * sizeof(*out_count));
-    out_off = malloc((size_t)nranks * sizeof(*out_off));
-    route_failed = calloc((size_t)nranks, 1);
-    inbox = malloc(2 * META_LOG_CAP * sizeof(*inbox));
-    copies = NULL;
-    out_pairs = NULL;
-    copies_cap = out_cap = 0;
+    gathered = malloc(GATHER_MAX * sizeof(*gathered));
+    gather_counts = calloc((size_t)nranks, sizeof(*gather_counts));
+    gather_displs = calloc((size_t)nranks, sizeof(*gather_displs));
     stamps = malloc(META_REGIONS * sizeof(*stamps));
     stale_regions = calloc(META_REGIONS, 1);
-    if (!stamps || !stale_regions || !seen || !scratch || !now_heads || !recent || !base ||
-        !stage || !written || !out_dest || !out_count || !out_off || !route_failed || !inbox) {
+    if (!stamps || !stale_regions || !gathered || !seen || !scratch || !now_heads || !recent ||
+        !base || !stage || !gather_counts || !gather_displs) {
         notice_fini();
         return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "notices: tables");
     }
     return MDSM_OK;
 }
 
-#define DROP(p) (free(p), (p) = NULL)
-
 void notice_fini(void)
 {
-    DROP(seen);
-    DROP(scratch);
-    DROP(now_heads);
-    DROP(recent);
-    DROP(base);
-    DROP(stage);
-    DROP(written);
-    DROP(masks);
-    DROP(copies);
-    DROP(out_pairs);
-    DROP(out_dest);
-    DROP(out_count);
-    DROP(out_off);
-    DROP(route_failed);
-    DROP(inbox);
-    DROP(stamps);
-    DROP(stale_regions);
-    copies_cap = masks_cap = out_cap = 0;
+    free(seen);
+    free(scratch);
+    free(now_heads);
+    free(recent);
+    free(base);
+    free(stage);
+    free(gathered);
+    free(gather_counts);
+    free(gather_displs);
+    free(stamps);
+    free(stale_regions);
+    stamps = NULL;
+    stale_regions = NULL;
+    base = NULL;
+    stage = NULL;
+    gathered = NULL;
+    gather_counts = gather_displs = NULL;
+    recent = NULL;
+    seen = NULL;
+    scratch = NULL;
+    now_heads = NULL;
 }
 
 static uint64_t *meta_word(size_t off)
@@ -480,146 +464,61 @@ uint64_t notice_barrier_stage(const uint32_t **entries, int *count)
     return h;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static uint64_t exchanged(const uint64_t *heads, int r)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    return heads[r] & NOTICE_HEAD_LAPPED ? 0 : heads[r] - base[r];
 }
 
-/* Reads the masks of the nw pages in written[] into masks[]: in place for
- * pages homed on this node, else one get per run of neighbouring pages of
- * one home, then one flush. */
-static int read_masks(size_t nw)
+int notice_barrier_writers(const uint64_t *heads)
 {
-    unsigned bytes = mdsm_space.mask_bytes;
-    int rc = MDSM_OK, remote = 0;
-    rma_home_sync(); /* others' accumulates on this node's masks */
-    for (size_t i = 0, len; i < nw && rc == MDSM_OK; i += len) {
-        uint64_t page = written[i] >> 32;
-        int home = space_home(page);
-        len = 1;
-        if (home < 0) { /* freed since it was logged: nobody holds it */
-            for (unsigned b = 0; b < bytes; b++)
-                masks[b * nw + i] = 0;
-            continue;
-        }
-        if (space_node_homes(home)) {
-            for (unsigned b = 0; b < bytes; b++)
-                masks[b * nw + i] = __atomic_load_n(space_mask(page, b), __ATOMIC_RELAXED);
-            continue;
-        }
-        while (i + len < nw && (written[i + len] >> 32) == page + len &&
-               space_home(page + len) == home)
-            len++;
-        for (unsigned b = 0; b < bytes && rc == MDSM_OK; b++)
-            rc = rma_get_nb(home, space_mask_disp(page, b), masks + b * nw + i, len);
-        remote = 1;
-    }
-    int frc = remote ? rma_flush_all() : MDSM_OK;
-    return rc != MDSM_OK ? rc : frc;
+    int w = 0;
+    for (int r = 0; r < n; r++)
+        w += (heads[r] & ~NOTICE_HEAD_LAPPED) > base[r];
+    return w;
 }
 
-int notice_barrier_route(const uint32_t *entries, int count, struct notice_route *out)
+int notice_barrier_round(const uint64_t *heads, int r0, uint32_t **recv, const int **counts,
+                         const int **displs)
 {
-    memset(out, 0, sizeof(*out));
-    if (count == 0 || n == 1)
-        return MDSM_OK;
-    /* Each page once, with its latest entry (offset from base). */
-    for (int i = 0; i < count; i++)
-        written[i] = (uint64_t)entries[i] << 32 | (uint32_t)i;
-    qsort(written, (size_t)count, sizeof(*written), cmp_u64);
-    size_t nw = 0;
-    for (int i = 0; i < count; i++) {
-        if (nw > 0 && written[nw - 1] >> 32 == written[i] >> 32)
-            nw--;
-        written[nw++] = written[i];
+    uint64_t total = 0;
+    int r1 = r0;
+    memset(gather_counts, 0, (size_t)n * sizeof(*gather_counts));
+    memset(gather_displs, 0, (size_t)n * sizeof(*gather_displs));
+    for (; r1 < n; r1++) {
+        uint64_t c = exchanged(heads, r1); /* at most META_LOG_CAP: beyond it a writer lapped */
+        if (r1 > r0 && total + c > GATHER_MAX)
+            break;
+        gather_counts[r1] = (int)c;
+        gather_displs[r1] = (int)total;
+        total += c;
     }
-    unsigned bytes = mdsm_space.mask_bytes, span = 8 * bytes;
-    if (nw * bytes > masks_cap) {
-        uint8_t *grown = realloc(masks, nw * bytes);
-        if (!grown)
-            return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "mdsm_barrier: routing notices");
-        masks = grown;
-        masks_cap = nw * bytes;
-    }
-    int rc = read_masks(nw);
-    if (rc != MDSM_OK)
-        return rc;
-    /* Every rank a set bit stands for, but this one. */
-    size_t nc = 0;
-    for (size_t i = 0; i < nw; i++) {
-        for (unsigned b = 0; b < bytes; b++) {
-            for (unsigned m = masks[b * nw + i]; m; m &= m - 1) {
-                for (int r = (int)(b * 8) + __builtin_ctz(m); r < n; r += (int)span) {
-                    if (r == me)
-                        continue;
-                    if (nc == copies_cap) {
-                        size_t cap = copies_cap ? 2 * copies_cap : 4096;
-                        uint64_t *grown = realloc(copies, cap * sizeof(*copies));
-                        if (!grown)
-                            return mdsm_fail_internal(MDSM_ERR_NO_MEMORY,
-                                                      "mdsm_barrier: routing notices");
-                        copies = grown;
-                        copies_cap = cap;
-                    }
-                    copies[nc++] = (uint64_t)r << 32 | i;
-                }
-            }
-        }
-    }
-    if (nc == 0)
-        return MDSM_OK;
-    qsort(copies, nc, sizeof(*copies), cmp_u64);
-    if (2 * nc > out_cap) {
-        uint32_t *grown = realloc(out_pairs, 2 * nc * sizeof(*out_pairs));
-        if (!grown)
-            return mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "mdsm_barrier: routing notices");
-        out_pairs = grown;
-        out_cap = 2 * nc;
-    }
-    int nd = 0;
-    for (size_t k = 0; k < nc; k++) {
-        int r = (int)(copies[k] >> 32);
-        uint64_t w = written[(uint32_t)copies[k]];
-        if (nd == 0 || out_dest[nd - 1] != r) {
-            out_dest[nd] = r;
-            out_count[nd] = 0;
-            out_off[nd] = (int)(2 * k);
-            nd++;
-        }
-        out_pairs[2 * k] = (uint32_t)(w >> 32);
-        out_pairs[2 * k + 1] = (uint32_t)w;
-        out_count[nd - 1] += 2;
-    }
-    out->ndest = nd;
-    out->dest = out_dest;
-    out->count = out_count;
-    out->off = out_off;
-    out->words = out_pairs;
-    return MDSM_OK;
+    *recv = gathered;
+    *counts = gather_counts;
+    *displs = gather_displs;
+    return r1;
 }
 
-uint32_t *notice_barrier_inbox(int *words)
+void notice_barrier_apply_round(const uint64_t *heads, int r0, int r1)
 {
-    *words = 2 * META_LOG_CAP;
-    return inbox;
-}
-
-int notice_barrier_receive(int src, const uint32_t *words, int count)
-{
-    int rc = MDSM_OK;
-    if (src < 0 || src >= n || src == me || count % 2)
-        return mdsm_fail_internal(MDSM_ERR_INTERNAL, "mdsm_barrier: a malformed notice message");
     refresh_left = 0; /* a barrier invalidates */
-    for (int i = 0; i < count && rc == MDSM_OK; i += 2)
-        if (base[src] + words[i + 1] >= seen[src]) /* else caught up with it already */
-            rc = apply(words[i]);
-    if (rc != MDSM_OK)
-        route_failed[src] = 1; /* left behind: notice_barrier_finish reads its log */
-    return MDSM_OK;
+    for (int r = r0; r < r1; r++) {
+        uint64_t h = heads[r] & ~NOTICE_HEAD_LAPPED;
+        if (r == me || heads[r] & NOTICE_HEAD_LAPPED || h <= seen[r] || seen[r] < base[r])
+            continue; /* nothing new, or not in the exchange (notice_barrier_finish) */
+        const uint32_t *e = gathered + gather_displs[r]; /* entry base[r] */
+        int rc = MDSM_OK;
+        for (uint64_t i = seen[r]; i < h && rc == MDSM_OK; i++)
+            rc = apply(e[i - base[r]]);
+        if (rc != MDSM_OK)
+            continue; /* left behind: notice_barrier_finish reads its log */
+        for (uint64_t i = h - base[r] > RECENT_MAX ? h - RECENT_MAX : base[r]; i < h; i++)
+            remember(r, i, e[i - base[r]]);
+        seen[r] = h;
+        gen++;
+    }
 }
 
-int notice_barrier_finish(uint64_t *heads, uint64_t seq, int routed)
+int notice_barrier_finish(uint64_t *heads, uint64_t seq)
 {
     for (int r = 0; r < n; r++) {
         uint64_t h = heads[r] & ~NOTICE_HEAD_LAPPED;
@@ -627,11 +526,7 @@ int notice_barrier_finish(uint64_t *heads, uint64_t seq, int routed)
             mark_lapped(r); /* its ring no longer holds them */
             seen[r] = h;
             gen++;
-        } else if (r != me && h > seen[r] && routed && seen[r] >= base[r] && !route_failed[r]) {
-            seen[r] = h; /* what concerns the copies held here came routed */
-            gen++;
         }
-        route_failed[r] = 0;
         heads[r] = base[r] = h;
     }
     barrier_epoch = seq;

@@ -51,44 +51,20 @@ int notice_pack_recent(uint64_t *out, int max);
  * log, so that those logs need not be read. */
 int notice_catch_up_packed(const uint64_t *target, const uint64_t *packed, int words);
 
-/* mdsm_barrier's exchange, after its release. Every rank gets every rank's
- * head (a collective: this rank's from notice_barrier_stage, NOTICE_HEAD_LAPPED
- * set when its ring no longer holds its notices since the last barrier). A
- * writer sends each of those notices only to the ranks whose bit is set in
- * the page's sharer mask at its home (space.h): the ranks that may hold a
- * copy. notice_barrier_route lays the messages out from this rank's entries
- * (nothing when lapped: the readers then use its stamps); each message is
- * (page, entry since the last barrier) pairs of uint32. A rank that fetches a
- * page sets its bit before the get, so one whose bit a writer missed fetched
- * after the writer's release was complete at the home. notice_barrier_receive
- * applies one message, under the sync mutex. notice_barrier_finish, given
- * every rank's head, moves this rank's vector to them (routed: the exchange
- * completed, so every notice for a copy held here came), handles lapped
- * writers and reads from the logs what this rank is still missing (an
- * invalidation failed, or it had missed notices before the last barrier).
- * Between stage and finish, notice_acquire never takes the epoch shortcut
- * (the barrier's notices move no epoch). */
-struct notice_route {
-    int ndest;        /* messages */
-    const int *dest;  /* per message: the rank */
-    const int *count; /* per message: uint32 words */
-    const int *off;   /* per message: its first word in words */
-    const uint32_t *words;
-};
-#define NOTICE_HEAD_LAPPED (UINT64_C(1) << 63)
-uint64_t notice_barrier_stage(const uint32_t **entries, int *count);
-/* Valid until the next call. MDSM_OK, MDSM_ERR_NO_MEMORY or MDSM_ERR_MPI. */
-int notice_barrier_route(const uint32_t *entries, int count, struct notice_route *out);
-/* Where a message is received: *words uint32, enough for any. */
-uint32_t *notice_barrier_inbox(int *words);
-/* MDSM_OK unless malformed: a notice that could not be applied is read from
- * the log by notice_barrier_finish. */
-int notice_barrier_receive(int src, const uint32_t *words, int count);
-/* seq: the barrier's sequence number (the same on every rank), which tags
- * the base that grants are encoded against. routed: every rank's messages
- * were received. */
-int notice_barrier_finish(uint64_t *heads, uint64_t seq, int routed);
-
+/* mdsm_barrier's exchange, after its release: all ranks' notices since the
+ * last barrier travel in collectives instead of each rank reading each
+ * writer's log: the heads (each rank gets every rank's), then the entries in
+ * rounds of MPI_Iallgatherv over a fixed buffer (one round unless they exceed
+ * it); where at most BARRIER_PULL_MAX ranks wrote, each rank reads their logs
+ * instead (fewer messages, no wait for the others). notice_barrier_stage gives this rank's head to
+ * exchange (NOTICE_HEAD_LAPPED set when its ring no longer holds them all: it sends none) and its
+ * entries. Given every rank's head, notice_barrier_round lays out the round of ranks [r0, return
+ * value): the receive buffer and every rank's count and displacement, the same on every rank;
+ * notice_barrier_apply_round applies what this rank had not seen of them;
+ * notice_barrier_finish clears the flag in heads, handles lapped writers and
+ * reads from the logs what this rank is still missing. Between stage and
+ * finish, notice_acquire never takes the epoch shortcut (the barrier's
+ * notices move no epoch). */
 /* This rank's vector for a lock grant or a lock's home, as the entries that
  * differ from the last barrier's heads (the same on every rank, so only the
  * ranks that wrote since travel): [barrier count, k, k pairs (rank,
@@ -103,5 +79,17 @@ int notice_barrier_finish(uint64_t *heads, uint64_t seq, int routed);
 int notice_vector_encode(uint64_t *out);
 int notice_vector_words(const uint64_t *in, int words);
 int notice_vector_decode(const uint64_t *in, int words, uint64_t *target, int *used);
+
+#define NOTICE_HEAD_LAPPED (UINT64_C(1) << 63)
+#define BARRIER_PULL_MAX   2
+uint64_t notice_barrier_stage(const uint32_t **entries, int *count);
+/* Ranks with notices since the last barrier (the same on every rank). */
+int notice_barrier_writers(const uint64_t *heads);
+int notice_barrier_round(const uint64_t *heads, int r0, uint32_t **recv, const int **counts,
+                         const int **displs);
+void notice_barrier_apply_round(const uint64_t *heads, int r0, int r1);
+/* seq: the barrier's sequence number (the same on every rank), which tags
+ * the base that grants are encoded against. */
+int notice_barrier_finish(uint64_t *heads, uint64_t seq);
 
 #endif

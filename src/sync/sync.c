@@ -4,7 +4,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cache/cache.h"
 #include "common/error.h"
@@ -77,84 +76,10 @@ static int wait_collective(int mrc, MPI_Request *req, uint64_t bytes, const char
                               : mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: %s failed", what);
 }
 
-/* Point-to-point tags of the notice exchange, alternating by barrier so that
- * a message of the next barrier is never taken for one of this (sync/lock.c
- * uses 0x6d01 and 0x6d10 on). */
-#define TAG_NOTICES 0x6d02
-
-static MPI_Request *sends;
-static int sends_cap;
-
-static int mpi_failed(const char *what)
-{
-    return mdsm_fail_internal(MDSM_ERR_MPI, "mdsm_barrier: %s failed", what);
-}
-
-/* Sends this rank's routed notices and applies those sent to it, in a sparse
- * exchange without a count per rank (Hoefler et al.'s NBX): synchronous sends,
- * a probe loop that receives whatever comes, and, once this rank's sends are
- * all matched, a nonblocking barrier; when that completes, every message of
- * every rank has been received. Every rank gets to the barrier whatever
- * fails, so that a failure never becomes a hang. */
-static int exchange_notices(const struct notice_route *rt, int tag)
-{
-    MPI_Comm comm = mdsm_ctx.comm;
-    int rc = MDSM_OK, nsent = 0, matched = 0, sent = 0, done = 0, cap;
-    uint32_t *inbox = notice_barrier_inbox(&cap);
-    for (int i = 0; i < rt->ndest && rc == MDSM_OK; i++) {
-        if (MPI_Issend(rt->words + rt->off[i], rt->count[i], MPI_UINT32_T, rt->dest[i], tag, comm,
-                       &sends[nsent]) != MPI_SUCCESS)
-            rc = mpi_failed("MPI_Issend (notices)");
-        else
-            nsent++;
-        stats_message((uint64_t)rt->count[i] * sizeof(uint32_t));
-    }
-    MPI_Request ibarrier = MPI_REQUEST_NULL;
-    struct progress_wait w = {0};
-    while (!done) {
-        int flag = 0, count = 0;
-        MPI_Status st;
-        if (MPI_Iprobe(MPI_ANY_SOURCE, tag, comm, &flag, &st) == MPI_SUCCESS && flag) {
-            MPI_Get_count(&st, MPI_UINT32_T, &count);
-            if (MPI_Recv(inbox, cap, MPI_UINT32_T, st.MPI_SOURCE, tag, comm, MPI_STATUS_IGNORE) !=
-                MPI_SUCCESS) {
-                rc = rc != MDSM_OK ? rc : mpi_failed("MPI_Recv (notices)");
-            } else {
-                sync_enter();
-                int arc = notice_barrier_receive(st.MPI_SOURCE, inbox, count);
-                sync_exit();
-                rc = rc != MDSM_OK ? rc : arc;
-            }
-            memset(&w, 0, sizeof(w));
-            continue;
-        }
-        if (!sent) {
-            int one = 1; /* MPI_Test each: MPICH's MPI_Testall trips GCC's -Wstringop-overflow */
-            while (matched < nsent && one) {
-                if (MPI_Test(&sends[matched], &one, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-                    rc = rc != MDSM_OK ? rc : mpi_failed("MPI_Test (notices)");
-                    one = 1;
-                }
-                matched += one;
-            }
-            sent = matched == nsent;
-            if (sent && MPI_Ibarrier(comm, &ibarrier) != MPI_SUCCESS)
-                return rc != MDSM_OK ? rc : mpi_failed("MPI_Ibarrier");
-            if (sent)
-                stats_collective(0);
-        } else if (MPI_Test(&ibarrier, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-            return rc != MDSM_OK ? rc : mpi_failed("MPI_Ibarrier");
-        }
-        if (!done)
-            progress_backoff(&w);
-    }
-    return rc;
-}
-
 static int barrier(void)
 {
     double t0 = mdsm_now();
-    int n = mdsm_ctx.nranks;
+    int n = mdsm_ctx.nranks, me = mdsm_ctx.rank;
     wd_barrier(WD_BARRIER_RELEASE, ++mdsm_ctx.barriers);
     int rc = sync_release(0); /* every rank catches up below */
     const uint32_t *mine_entries = NULL;
@@ -162,20 +87,6 @@ static int barrier(void)
     sync_enter();
     uint64_t mine = notice_barrier_stage(&mine_entries, &mine_count);
     sync_exit();
-    /* The messages are laid out before the heads go, so that a failure to
-     * is known to every rank there. The buffers are the barrier's: no mutex. */
-    struct notice_route rt = {0};
-    if (rc == MDSM_OK)
-        rc = notice_barrier_route(mine_entries, mine_count, &rt);
-    if (rc == MDSM_OK && rt.ndest > sends_cap) {
-        MPI_Request *grown = realloc(sends, (size_t)rt.ndest * sizeof(*sends));
-        if (grown) {
-            sends = grown;
-            sends_cap = rt.ndest;
-        } else {
-            rc = mdsm_fail_internal(MDSM_ERR_NO_MEMORY, "mdsm_barrier: requests");
-        }
-    }
     /* Every rank enters the exchange even after a local failure, so that a
      * failure never becomes a hang; a failed rank's head is marked invalid,
      * and every rank, seeing the same heads, stops after them. */
@@ -194,13 +105,33 @@ static int barrier(void)
         wd_end(&wd_api);
         return rc != MDSM_OK ? rc : xrc;
     }
-    if (n > 1)
-        xrc = exchange_notices(&rt, TAG_NOTICES + (int)(mdsm_ctx.barriers & 1));
+    /* The entries, in rounds laid out alike on every rank from the heads
+     * (unless few ranks wrote: notice_barrier_finish then reads their logs). */
+    int gather = notice_barrier_writers(heads) > BARRIER_PULL_MAX;
+    for (int r0 = 0; r0 < n && gather;) { /* every round on every rank, failed or not */
+        uint32_t *recv;
+        const int *counts, *displs;
+        sync_enter();
+        int r1 = notice_barrier_round(heads, r0, &recv, &counts, &displs);
+        sync_exit();
+        uint64_t bytes = ((uint64_t)displs[r1 - 1] + (uint64_t)counts[r1 - 1]) * sizeof(*recv);
+        int send = me >= r0 && me < r1 ? mine_count : 0;
+        int grc = wait_collective(MPI_Iallgatherv(mine_entries, send, MPI_UINT32_T, recv, counts,
+                                                  displs, MPI_UINT32_T, mdsm_ctx.comm, &req),
+                                  &req, bytes, "MPI_Iallgatherv");
+        xrc = xrc != MDSM_OK ? xrc : grc;
+        if (grc == MDSM_OK) {
+            sync_enter();
+            notice_barrier_apply_round(heads, r0, r1);
+            sync_exit();
+        }
+        r0 = r1;
+    }
     wd_step(&wd_api, WD_BARRIER_CATCH_UP);
-    /* Every rank moves its base to the same heads even if the exchange
-     * failed: what it missed it then reads from the logs. */
+    /* Every rank moves its base to the same heads even if the entries did not
+     * all come: what it missed it then reads from the logs. */
     sync_enter();
-    rc = notice_barrier_finish(heads, mdsm_ctx.barriers, xrc == MDSM_OK);
+    rc = notice_barrier_finish(heads, mdsm_ctx.barriers);
     rc = xrc != MDSM_OK ? xrc : rc;
     mdsm_stat.barriers++;
     mdsm_stat.barrier_s += mdsm_now() - t0;
